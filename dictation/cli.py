@@ -1,0 +1,62 @@
+"""Command line entry point: `dictation` starts the app; subcommands do the rest.
+
+Each concept registers its own subcommands from a small `*_cli` module, so this file
+stays a dispatcher. Those modules must import nothing heavy at module level (no torch,
+no Qt): `dictation --version` and `dictation devices` must stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from dictation import __version__
+
+# Modules that expose `register(subparsers) -> None`. Each subparser sets `func`,
+# a callable taking the parsed args and returning an exit status.
+SUBCOMMAND_MODULES = (
+    "dictation.audio_cli",
+    "dictation.corpus.cli",
+    "dictation.engine_cli",
+    "dictation.meta.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dictation",
+        description="Desktop dictation that learns your voice on your own machine. "
+        "With no command, starts the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"dictation {__version__}")
+    parser.add_argument("--debug", action="store_true", help="verbose logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module: surface it
+                raise
+            continue  # that concept has not landed yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        from dictation.gui.app import run_app  # Qt only, never torch
+
+        return run_app(debug=args.debug)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
