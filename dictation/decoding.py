@@ -1,0 +1,103 @@
+"""Tokenizer and greedy decoding rules shared by the torch model and the ONNX runtime.
+
+numpy only (no torch): the dictation path imports this. The decoding loop is written
+once, over a `step` callable that feeds new tokens to some decoder (torch or
+onnxruntime) and returns the logits of the last position.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+EOT = 50256
+SOT = 50257
+NO_TIMESTAMPS = 50362
+PROMPT = (SOT, NO_TIMESTAMPS)
+N_VOCAB = 51864
+
+# Runaway guards: dictated speech runs at ~2-4 tokens per second; allow generous slack.
+TOKENS_PER_SECOND = 8.0
+TOKENS_SLACK = 12
+MAX_TOKENS = 440  # text context is 448 positions including the prompt
+
+
+class TextTokenizer:
+    """Whisper's byte-level BPE (the `tokenizers` library, no torch)."""
+
+    def __init__(self, tokenizer_json: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(tokenizer_json))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a transcript as Whisper writes it (leading space, no specials)."""
+        return self._tok.encode(" " + text.strip(), add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tok.decode([i for i in ids if i < EOT], skip_special_tokens=True).strip()
+
+
+@dataclass
+class DecodingRules:
+    """Token masks applied to the logits at every step / at the first step."""
+
+    suppress: np.ndarray        # bool (vocab,)
+    suppress_begin: np.ndarray  # bool (vocab,)
+
+    @classmethod
+    def from_config(cls, config_json: Path, n_vocab: int = N_VOCAB) -> "DecodingRules":
+        cfg = json.loads(Path(config_json).read_text())
+        suppress = np.zeros(n_vocab, dtype=bool)
+        suppress[cfg.get("suppress_ids", [])] = True
+        suppress[SOT:] = True  # no specials or timestamps in plain dictation
+        begin = suppress.copy()
+        begin[cfg.get("suppress_ids_begin", [220, EOT])] = True
+        return cls(suppress=suppress, suppress_begin=begin)
+
+
+def repetition_start(tokens: list[int], min_repeats: int = 3, max_period: int = 12) -> int | None:
+    """Index where a loop starts if the tail repeats a period-p pattern `min_repeats` times."""
+    n = len(tokens)
+    for p in range(1, max_period + 1):
+        need = p * min_repeats
+        if n < need:
+            break
+        tail = tokens[n - need :]
+        if all(tail[i] == tail[i % p] for i in range(need)):
+            start = n - need
+            while start - p >= 0 and tokens[start - p : start] == tokens[start : start + p]:
+                start -= p
+            return start + p  # keep one copy of the repeated unit
+    return None
+
+
+def token_budget(audio_seconds: float) -> int:
+    return int(min(MAX_TOKENS, TOKENS_PER_SECOND * audio_seconds + TOKENS_SLACK))
+
+
+def greedy_decode(
+    step: Callable[[list[int]], np.ndarray],
+    rules: DecodingRules,
+    audio_seconds: float,
+    max_tokens: int | None = None,
+) -> list[int]:
+    """Greedy decoding with runaway guards; returns the generated text tokens (no EOT)."""
+    budget = max_tokens if max_tokens is not None else token_budget(audio_seconds)
+    logits = step(list(PROMPT))
+    out: list[int] = []
+    while len(out) < budget:
+        mask = rules.suppress_begin if not out else rules.suppress
+        token = int(np.argmax(np.where(mask, -np.inf, logits)))
+        if token == EOT:
+            break
+        out.append(token)
+        cut = repetition_start(out)
+        if cut is not None:
+            return out[:cut]
+        logits = step([token])
+    return out

@@ -1,0 +1,48 @@
+"""Torch-side transcription (reference for export parity, evaluation and adaptation checks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dictation.decoding import DecodingRules, TextTokenizer, greedy_decode
+from dictation.features import SAMPLE_RATE, LogMel
+from dictation.model.whisper import Whisper
+
+STOCK_FRAMES = 3000  # stock Whisper input: 30 s of log-mel
+
+
+def pad_features(mel: torch.Tensor, pad_to: int | None) -> torch.Tensor:
+    """Zero-pad log-mel frames to `pad_to` (stock Whisper), or leave unpadded (None)."""
+    if pad_to is None or mel.shape[-1] >= pad_to:
+        return mel
+    return F.pad(mel, (0, pad_to - mel.shape[-1]))
+
+
+@torch.no_grad()
+def transcribe_tokens(
+    model: Whisper,
+    audio: np.ndarray,
+    rules: DecodingRules,
+    pad_to: int | None = None,
+    front_end: LogMel | None = None,
+) -> list[int]:
+    """Greedy token ids for one 16 kHz mono float32 utterance."""
+    front_end = front_end or LogMel()
+    wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+    mel = pad_features(front_end(wav), pad_to)
+    cross = model.decoder.cross_kv(model.encoder(mel))
+    past: list | None = None
+
+    def step(tokens: list[int]) -> np.ndarray:
+        nonlocal past
+        logits, past = model.decoder(torch.tensor([tokens]), cross, past)
+        return logits[0, -1].numpy()
+
+    return greedy_decode(step, rules, audio_seconds=len(audio) / SAMPLE_RATE)
+
+
+def transcribe(model: Whisper, audio: np.ndarray, rules: DecodingRules, tokenizer: TextTokenizer,
+               pad_to: int | None = None) -> str:
+    return tokenizer.decode(transcribe_tokens(model, audio, rules, pad_to))
