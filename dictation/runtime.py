@@ -1,0 +1,161 @@
+"""onnxruntime-only transcription: the dictation hot path. Never imports torch.
+
+`Transcriber(model_dir)` keeps warm encoder/decoder sessions; `transcribe(audio)` trims
+leading/trailing silence, runs the encoder once, then greedy-decodes with a key/value
+cache and runaway guards (shared rules in `dictation.decoding`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dictation.decoding import DecodingRules, TextTokenizer, greedy_decode
+
+SAMPLE_RATE = 16000
+MIN_SPEECH_SECONDS = 0.12
+SILENCE_DBFS = -50.0   # frames quieter than this (and far below the peak) count as silence
+TRIM_MARGIN_S = 0.2    # keep this much around detected speech (soft word edges)
+
+
+class ModelMissingError(RuntimeError):
+    """No usable ONNX model directory."""
+
+
+@dataclass
+class Transcript:
+    text: str
+    seconds: float            # decode time (model load excluded)
+    audio_seconds: float
+    tokens: list[int] = field(default_factory=list)
+    encoder_seconds: float = 0.0
+
+
+def to_mono_16k(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """float32 mono at 16 kHz from (n,) or (n, channels) input at any rate."""
+    a = np.asarray(audio)
+    if a.ndim == 2:
+        a = a.mean(axis=1)
+    elif a.ndim != 1:
+        raise ValueError(f"audio must be 1-D or (samples, channels), got shape {a.shape}")
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / np.iinfo(a.dtype).max
+    a = a.astype(np.float32, copy=False)
+    if sample_rate != SAMPLE_RATE and len(a):
+        from dictation.audio import resample
+
+        a = resample(a, sample_rate, SAMPLE_RATE)
+    return np.nan_to_num(a)
+
+
+def speech_bounds(audio: np.ndarray, frame: int = 320) -> tuple[int, int] | None:
+    """(start, end) sample indices of the non-silent region, or None if all silence."""
+    n = len(audio) // frame
+    if n == 0:
+        return None
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    db = 20 * np.log10(rms)
+    peak = db.max()
+    if peak < SILENCE_DBFS:
+        return None
+    active = np.flatnonzero(db > max(SILENCE_DBFS, peak - 45.0))
+    margin = int(TRIM_MARGIN_S * SAMPLE_RATE)
+    start = max(0, active[0] * frame - margin)
+    end = min(len(audio), (active[-1] + 1) * frame + margin)
+    if end - start < MIN_SPEECH_SECONDS * SAMPLE_RATE:
+        return None
+    return start, end
+
+
+class Transcriber:
+    """Warm onnxruntime sessions for one exported model directory."""
+
+    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        model_dir = Path(model_dir)
+        for name in ("encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json", "model.json"):
+            if not (model_dir / name).is_file():
+                raise ModelMissingError(f"{model_dir} is not a complete model: {name} is missing")
+        self.model_dir = model_dir
+        self.info = json.loads((model_dir / "model.json").read_text())
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=providers)
+        self.decoder = ort.InferenceSession(str(model_dir / "decoder.onnx"), opts, providers=providers)
+        self.tokenizer = TextTokenizer(model_dir / "tokenizer.json")
+        self.rules = DecodingRules.from_config(model_dir / "config.json")
+        cfg = self.info["whisper_config"]
+        self._empty = np.zeros((cfg["n_text_layers"], 1, 0, cfg["d_model"]), np.float32)
+
+    @property
+    def model_version(self) -> str:
+        return str(self.info.get("model_version", "unknown"))
+
+    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
+        """Text for one utterance; silent or empty audio gives empty text."""
+        t0 = time.perf_counter()
+        a = to_mono_16k(audio, sample_rate)
+        audio_seconds = len(a) / SAMPLE_RATE
+        bounds = speech_bounds(a)
+        if bounds is None:
+            return Transcript("", time.perf_counter() - t0, audio_seconds)
+        a = np.ascontiguousarray(a[bounds[0] : bounds[1]])
+        cross_k, cross_v = self.encoder.run(None, {"audio": a[None]})
+        t_enc = time.perf_counter() - t0
+        cache = [self._empty, self._empty]
+
+        def step(tokens: list[int]) -> np.ndarray:
+            logits, cache[0], cache[1] = self.decoder.run(None, {
+                "tokens": np.array([tokens], np.int64), "cross_k": cross_k, "cross_v": cross_v,
+                "self_k": cache[0], "self_v": cache[1]})
+            return logits[0]
+
+        tokens = greedy_decode(step, self.rules, audio_seconds=len(a) / SAMPLE_RATE)
+        text = self.tokenizer.decode(tokens)
+        return Transcript(text, time.perf_counter() - t0, audio_seconds, tokens, t_enc)
+
+
+BUNDLE_NAME = "dictation-tiny-en"
+
+
+def bundled_model_dir() -> Path:
+    """The committed model bundle (`models/` in a checkout, or a frozen app's data folder)."""
+    here = Path(__file__).resolve().parent
+    roots = [here.parent / "models", here / "models"]
+    if getattr(sys, "frozen", False):
+        roots.insert(0, Path(getattr(sys, "_MEIPASS", here)) / "models")
+    for root in roots:
+        if (root / BUNDLE_NAME / "bundle.json").is_file():
+            return root / BUNDLE_NAME
+    raise ModelMissingError(f"the bundled model (models/{BUNDLE_NAME}/bundle.json) is missing from this installation")
+
+
+def base_model_dir() -> Path:
+    """ONNX export of the bundled model, built once into the cache if missing.
+
+    The build needs torch and runs in a subprocess, so this process stays torch-free.
+    """
+    from dictation.storage import cache_root
+
+    bundle = bundled_model_dir()
+    version = json.loads((bundle / "bundle.json").read_text())["version"]
+    out = cache_root() / "models" / f"base-{version}"
+    if (out / "model.json").is_file():
+        return out
+    proc = subprocess.run(
+        [sys.executable, "-m", "dictation.model.build_base", "--out", str(out)],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0 or not (out / "model.json").is_file():
+        raise ModelMissingError(f"could not build the base model: {proc.stderr.strip()[-2000:]}")
+    return out
