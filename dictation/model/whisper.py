@@ -73,7 +73,9 @@ class MultiHeadAttention(nn.Module):
         b, t, d = x.shape
         return x.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2)
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
+               key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Scaled dot-product attention; key_mask (batch, keys) is True where a key is real."""
         qh, kh, vh = self.split(q), self.split(k), self.split(v)
         scale = (q.shape[-1] // self.n_heads) ** -0.25
         scores = (qh * scale) @ (kh * scale).transpose(-1, -2)
@@ -82,6 +84,8 @@ class MultiHeadAttention(nn.Module):
             # query i (absolute position tk - tq + i) may see keys up to that position
             mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).triu(tk - tq + 1)
             scores = scores.masked_fill(mask, float("-inf"))
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
         w = scores.softmax(dim=-1)
         out = (w @ vh).transpose(1, 2).flatten(2)
         return self.out(out)
@@ -103,17 +107,19 @@ class Block(nn.Module):
         cross_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
         causal: bool = False,
+        self_mask: torch.Tensor | None = None,
+        cross_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         h = self.attn_ln(x)
         q, k, v = self.attn.query(h), self.attn.key(h), self.attn.value(h)
         if past_kv is not None:
             k = torch.cat([past_kv[0], k], dim=1)
             v = torch.cat([past_kv[1], v], dim=1)
-        x = x + self.attn.attend(q, k, v, causal)
+        x = x + self.attn.attend(q, k, v, causal, self_mask)
         if self.cross_attn is not None:
             assert cross_kv is not None
             h = self.cross_attn_ln(x)
-            x = x + self.cross_attn.attend(self.cross_attn.query(h), cross_kv[0], cross_kv[1], causal=False)
+            x = x + self.cross_attn.attend(self.cross_attn.query(h), cross_kv[0], cross_kv[1], False, cross_mask)
         x = x + self.mlp(self.mlp_ln(x))
         return x, (k, v)
 
@@ -138,14 +144,35 @@ class AudioEncoder(nn.Module):
         )
         self.ln_post = nn.LayerNorm(d)
 
+    def embed(self, mel: torch.Tensor, mel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Convolutional stem + positions: mel (batch, 80, frames) -> (batch, ceil(frames / 2), d).
+
+        mel_mask (batch, frames) zeroes the first conv's output on padding, so that a padded
+        batch item sees what it would see alone (the strided conv's own zero padding).
+        """
+        x = F.gelu(self.conv1(mel))
+        if mel_mask is not None:
+            x = x * mel_mask[:, None, :]
+        x = F.gelu(self.conv2(x)).transpose(1, 2)
+        return x + self.positional_embedding[: x.shape[1]]
+
+    def run_blocks(self, x: torch.Tensor, start: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Blocks `start`.. plus the final norm (lets adaptation cache the frozen lower blocks)."""
+        for block in self.blocks[start:]:
+            x, _ = block(x, self_mask=mask)
+        return self.ln_post(x)
+
+    def lower(self, mel: torch.Tensor, end: int, mask: torch.Tensor | None = None,
+              mel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Stem and blocks [0, end): the part that adaptation never changes when frozen."""
+        x = self.embed(mel, mel_mask)
+        for block in self.blocks[:end]:
+            x, _ = block(x, self_mask=mask)
+        return x
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """mel (batch, 80, frames) -> (batch, ceil(frames / 2), d)."""
-        x = F.gelu(self.conv1(mel))
-        x = F.gelu(self.conv2(x)).transpose(1, 2)
-        x = x + self.positional_embedding[: x.shape[1]]
-        for block in self.blocks:
-            x, _ = block(x)
-        return self.ln_post(x)
+        return self.run_blocks(self.embed(mel))
 
 
 class TextDecoder(nn.Module):
@@ -171,13 +198,15 @@ class TextDecoder(nn.Module):
         tokens: torch.Tensor,
         cross_kv: list[tuple[torch.Tensor, torch.Tensor]],
         past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        cross_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """tokens (batch, n) -> logits (batch, n, vocab) and the updated self-attention cache."""
         offset = 0 if past is None else past[0][0].shape[1]
         x = self.token_embedding(tokens) + self.positional_embedding[offset : offset + tokens.shape[1]]
         new_past = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, cross_kv=cross_kv[i], past_kv=None if past is None else past[i], causal=True)
+            x, kv = block(x, cross_kv=cross_kv[i], past_kv=None if past is None else past[i], causal=True,
+                          cross_mask=cross_mask)
             new_past.append(kv)
         x = self.ln(x)
         return x @ self.token_embedding.weight.T, new_past
@@ -195,6 +224,11 @@ class Whisper(nn.Module):
         audio = self.encoder(mel)
         logits, _ = self.decoder(tokens, self.decoder.cross_kv(audio))
         return logits
+
+    def first_adapted_encoder_block(self) -> int:
+        """Encoder blocks below this index carry no adaptation parameters."""
+        enc = [i for i in self.cfg.lora_layers if i < self.cfg.n_audio_layers]
+        return min(enc) if enc else self.cfg.n_audio_layers
 
     def adaptation_parameter_names(self) -> list[str]:
         """Parameters adapted per user: LoRA factors and LayerNorms of the LoRA blocks."""
