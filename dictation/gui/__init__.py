@@ -1,0 +1,1 @@
+"""PySide6 desktop app. Nothing in this package may import torch (directly or indirectly)."""

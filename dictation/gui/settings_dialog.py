@@ -1,0 +1,164 @@
+"""Settings: microphone, compute device, copy/commands options and profile management.
+
+The dialog edits a settings dict; profile actions are emitted as signals for the main
+window to carry out (it owns the profile and the confirmation dialogs' consequences).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dictation.commands import SPOKEN_COMMANDS
+from dictation.gui.style import label
+
+DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
+DEFAULT_SETTINGS: dict = {
+    "mic": "",
+    "device": "auto",
+    "auto_copy": True,
+    "hotkey": False,
+    "commands": False,
+}
+HOTKEY_REASON = (
+    "A system-wide hotkey needs a keyboard hook outside Qt, which this version does not "
+    "include. Push-to-talk (Space) works while the Dictation window has focus."
+)
+
+
+def with_defaults(settings: dict) -> dict:
+    """Settings with every known key present."""
+    merged = dict(DEFAULT_SETTINGS)
+    merged.update({k: v for k, v in settings.items() if v is not None})
+    merged["hotkey"] = False  # not available in this version (see HOTKEY_REASON)
+    return merged
+
+
+class SettingsDialog(QDialog):
+    """Signals (profile management): switch_requested(name), new_requested(),
+    reset_requested(), delete_requested(name), export_requested(), import_requested()."""
+
+    switch_requested = Signal(str)
+    new_requested = Signal()
+    reset_requested = Signal()
+    delete_requested = Signal(str)
+    export_requested = Signal()
+    import_requested = Signal()
+
+    def __init__(
+        self,
+        settings: dict,
+        microphones: list[str],
+        profiles: list[str],
+        current_profile: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(520)
+        settings = with_defaults(settings)
+
+        self.mic_combo = QComboBox()
+        if microphones:
+            self.mic_combo.addItems(microphones)
+            if settings["mic"] in microphones:
+                self.mic_combo.setCurrentText(settings["mic"])
+        else:
+            self.mic_combo.addItem("No microphone found")
+            self.mic_combo.setEnabled(False)
+        self.device_combo = QComboBox()
+        for key, text in DEVICES:
+            self.device_combo.addItem(text, key)
+        index = self.device_combo.findData(settings["device"])
+        self.device_combo.setCurrentIndex(max(index, 0))
+        self.auto_copy = QCheckBox("Copy each dictation to the clipboard")
+        self.auto_copy.setChecked(bool(settings["auto_copy"]))
+        self.hotkey = QCheckBox("Global push-to-talk hotkey (works in other apps)")
+        self.hotkey.setChecked(False)
+        self.hotkey.setEnabled(False)
+        self.hotkey.setToolTip(HOTKEY_REASON)
+        hotkey_note = label(HOTKEY_REASON, "subtitle")
+        self.commands = QCheckBox("Spoken commands")
+        self.commands.setChecked(bool(settings["commands"]))
+        self.commands.setToolTip("Say: " + ", ".join(f"\u201c{c}\u201d" for c in SPOKEN_COMMANDS))
+        commands_note = label("Say " + ", ".join(f"\u201c{c}\u201d" for c in SPOKEN_COMMANDS)
+                              + " to insert punctuation and line breaks.", "subtitle")
+
+        general = QGroupBox("General")
+        form = QFormLayout(general)
+        form.addRow("Microphone:", self.mic_combo)
+        form.addRow("Compute device for adaptation:", self.device_combo)
+        form.addRow("", self.auto_copy)
+        form.addRow("", self.commands)
+        form.addRow("", commands_note)
+        form.addRow("", self.hotkey)
+        form.addRow("", hotkey_note)
+
+        self.profile_combo = QComboBox()
+        self.profile_combo.addItems(profiles)
+        if current_profile in profiles:
+            self.profile_combo.setCurrentText(current_profile)
+        self.switch_button = QPushButton("Switch")
+        self.new_button = QPushButton("New\u2026")
+        self.reset_button = QPushButton("Reset to base model")
+        self.delete_button = QPushButton("Delete\u2026")
+        self.export_button = QPushButton("Export\u2026")
+        self.import_button = QPushButton("Import\u2026")
+        profile_box = QGroupBox("Profiles")
+        profile_layout = QVBoxLayout(profile_box)
+        row1 = QHBoxLayout()
+        row1.addWidget(self.profile_combo, 1)
+        row1.addWidget(self.switch_button)
+        row1.addWidget(self.new_button)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.reset_button)
+        row2.addWidget(self.export_button)
+        row2.addWidget(self.import_button)
+        row2.addStretch(1)
+        row2.addWidget(self.delete_button)
+        profile_layout.addLayout(row1)
+        profile_layout.addLayout(row2)
+        profile_layout.addWidget(label(
+            "Reset keeps your recordings and removes the adapted model. Delete removes the "
+            "profile and all its recordings from this computer.", "subtitle"))
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(general)
+        layout.addWidget(profile_box)
+        layout.addWidget(buttons)
+
+        self.switch_button.clicked.connect(
+            lambda: self.switch_requested.emit(self.profile_combo.currentText()))
+        self.new_button.clicked.connect(self.new_requested)
+        self.reset_button.clicked.connect(self.reset_requested)
+        self.delete_button.clicked.connect(
+            lambda: self.delete_requested.emit(self.profile_combo.currentText()))
+        self.export_button.clicked.connect(self.export_requested)
+        self.import_button.clicked.connect(self.import_requested)
+        self._microphones = microphones
+
+    def values(self) -> dict:
+        """The edited settings."""
+        return {
+            "mic": self.mic_combo.currentText() if self._microphones else "",
+            "device": self.device_combo.currentData(),
+            "auto_copy": self.auto_copy.isChecked(),
+            "hotkey": False,
+            "commands": self.commands.isChecked(),
+        }
