@@ -1,0 +1,327 @@
+"""The adaptation job and its worker, in real spawned processes.
+
+The kill, cancel and crash tests point the real worker (via the documented test-only
+``DICTATION_TEST_ADAPT_TARGET``) at small adapt functions defined at the bottom of
+this file: they stand in for the adaptation step only, so the process machinery,
+profile loading, staging, events and crash detection are all the real ones.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dictation.adapt import worker
+from dictation.adapt.job import AdaptationJob
+from dictation.profiles import Profile
+
+THIS_FILE = Path(__file__).resolve()
+JOB_TIMEOUT = 120  # spawn + torch import take seconds; a loaded CI machine more
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("DICTATION_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def tone(seconds: float, freq: float) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def make_profile(name: str, takes: int) -> Profile:
+    profile = Profile.create(name)
+    for i in range(takes):
+        profile.add_take(f"p{i}", f"phrase number {i}", tone(0.4, 200 + 40 * i), {"ok": True})
+    # An installed model, so "unchanged" covers the model and its last good copy too.
+    for marker in ("v1", "v2"):
+        stage = profile.new_stage_dir() / "model"
+        stage.mkdir()
+        (stage / "encoder.onnx").write_text(marker)
+        profile.install_model(stage, {"after_wer": 0.5})
+    return profile
+
+
+def snapshot(path: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file and dir in the profile (mode + bytes), staging dirs excluded."""
+    result = {}
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path)
+        if rel.parts[0].startswith(".stage-"):
+            continue
+        result[str(rel)] = (p.stat().st_mode, p.read_bytes() if p.is_file() else b"")
+    return result
+
+
+def run_until(job: AdaptationJob, predicate, timeout: float = JOB_TIMEOUT) -> list[dict]:
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events += job.poll()
+        if predicate(events) or job.finished:
+            return events
+        time.sleep(0.05)
+    job.kill()
+    raise AssertionError(f"timed out; events so far: {events}")
+
+
+def use_target(monkeypatch, name: str) -> None:
+    monkeypatch.setenv(worker.ADAPT_TARGET_ENV, f"{THIS_FILE}:{name}")
+
+
+# -- pure parts ---------------------------------------------------------------------
+
+
+def test_held_back_is_deterministic_and_small():
+    ids = [f"2026{i:04d}-x" for i in range(12)]
+    assert worker.held_back(ids) == worker.held_back(list(reversed(ids)))
+    assert len(worker.held_back(ids)) == 2
+    assert len(worker.held_back(ids[:5])) == 1
+    assert set(worker.held_back(ids[:5])) <= set(ids[:5])
+
+
+def test_install_decision():
+    assert worker.decide_install(0.2, None, 0.1)[0]
+    assert worker.decide_install(0.2, None, 0.2)[0]  # no worse: installed
+    installed, reason = worker.decide_install(0.1, None, 0.25)
+    assert not installed
+    assert reason == (
+        "not installed: adapted model was worse on your held-back phrases (25.0% vs 10.0%)"
+    )
+    installed, reason = worker.decide_install(0.3, 0.1, 0.2)  # better than base, worse than current
+    assert not installed and "current adapted model (20.0% vs 10.0%)" in reason
+
+
+def test_device_resolution():
+    assert worker.resolve_device("auto", False) == "cpu"
+    assert worker.resolve_device("auto", True) == "cuda"
+    assert worker.resolve_device("cpu", True) == "cpu"
+    with pytest.raises(worker.WorkerError, match="CUDA was requested"):
+        worker.resolve_device("cuda", False)
+    with pytest.raises(ValueError):
+        AdaptationJob("x", device="tpu")
+
+
+def test_cuda_out_of_memory_falls_back_to_cpu():
+    torch = pytest.importorskip("torch")
+    calls, events = [], []
+
+    def adapt(takes, steps, device, progress, should_cancel):
+        calls.append(device)
+        if device == "cuda":
+            progress(1, 4, 2.0)
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        for step in range(1, 5):
+            progress(step, 4, 1.0 / step)
+        return "model"
+
+    model, device, total = worker.adapt_with_fallback(
+        adapt, [(np.zeros(10), "x")], 4, "cuda", events.append, lambda: False,
+        is_oom=lambda e: worker.is_cuda_oom(e, torch),
+    )
+    assert (model, device, total, calls) == ("model", "cpu", 4, ["cuda", "cpu"])
+    status = [e for e in events if e["type"] == "status"]
+    assert len(status) == 1 and "out of memory" in status[0]["message"]
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress[-1]["step"] == 4 and progress[-1]["eta_seconds"] == 0
+    # Any other error is not swallowed.
+    with pytest.raises(ValueError):
+        worker.adapt_with_fallback(
+            lambda *a: (_ for _ in ()).throw(ValueError("bad")), [], 1, "cuda",
+            events.append, lambda: False, is_oom=lambda e: worker.is_cuda_oom(e, torch),
+        )
+
+
+# -- real worker processes ------------------------------------------------------------
+
+
+def test_too_few_takes_is_a_clear_error(home):
+    make_profile("anna", 2)
+    job = AdaptationJob("anna", device="cpu")
+    job.start()
+    events = run_until(job, lambda e: False)
+    assert events[-1] == {
+        "type": "error",
+        "message": "profile 'anna' has 2 takes; record at least 3 before adapting",
+    }
+    assert job.finished and job.poll() == []
+
+
+def test_cancel_mid_run_reports_cancelled_and_changes_nothing(home, monkeypatch):
+    profile = make_profile("anna", 4)
+    before = snapshot(profile.path)
+    use_target(monkeypatch, "slow_adapt")
+    job = AdaptationJob("anna", steps=100000, device="cpu")
+    job.start()
+    events = run_until(job, lambda e: sum(x["type"] == "progress" for x in e) >= 3)
+    job.cancel()
+    events += job.wait(timeout=JOB_TIMEOUT)
+    assert events[-1] == {"type": "error", "message": "cancelled"}
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress[0]["total"] == 100000
+    assert all(e["eta_seconds"] is not None and e["eta_seconds"] > 0 for e in progress)
+    assert [e["step"] for e in progress] == sorted(e["step"] for e in progress)
+    job._process.join(10)
+    assert job._process.exitcode == 0
+    assert snapshot(profile.path) == before
+    assert not list(profile.path.glob(".stage-*"))
+
+
+def test_killed_worker_leaves_profile_as_it_was(home, monkeypatch, tmp_path):
+    profile = make_profile("anna", 4)
+    before = snapshot(profile.path)
+    model_before = profile.model_dir()
+    use_target(monkeypatch, "adapt_then_hang_in_export")
+    job = AdaptationJob("anna", steps=5, device="cpu")
+    job.start()
+    # Kill it mid-export: the staging dir holds a half-written model at that point.
+    events = run_until(job, lambda e: any(x.get("message") == "exporting the adapted model" for x in e))
+    deadline = time.monotonic() + 30
+    while not list(profile.path.glob(".stage-*/model/encoder.onnx")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(profile.path.glob(".stage-*/model/encoder.onnx")), "export never started"
+    os.kill(job.pid, signal.SIGKILL)
+    events += job.wait(timeout=30)
+    assert events[-1] == {
+        "type": "error",
+        "message": "adaptation process crashed (exit code -9); your previous model is unchanged",
+    }
+    assert snapshot(profile.path) == before
+    reopened = Profile.open("anna")
+    assert reopened.model_dir() == model_before
+    assert (reopened.model_dir() / "encoder.onnx").read_text() == "v2"
+    assert len(reopened.takes()) == 4
+    # The dead worker's staging dir is ignored, and removed by the next run.
+    assert len(reopened.clean_stale_staging()) == 1
+    assert not list(profile.path.glob(".stage-*"))
+
+
+def test_crash_without_result_is_reported(home, monkeypatch):
+    profile = make_profile("anna", 3)
+    before = snapshot(profile.path)
+    use_target(monkeypatch, "crash_adapt")
+    job = AdaptationJob("anna", device="cpu")
+    job.start()
+    events = job.wait(timeout=JOB_TIMEOUT)
+    assert events[-1] == {
+        "type": "error",
+        "message": "adaptation process crashed (exit code 3); your previous model is unchanged",
+    }
+    assert snapshot(profile.path) == before
+
+
+def test_cuda_requested_without_gpu_is_refused(home):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    make_profile("anna", 3)
+    job = AdaptationJob("anna", device="cuda")
+    job.start()
+    events = job.wait(timeout=JOB_TIMEOUT)
+    assert events[-1]["type"] == "error"
+    assert "CUDA was requested" in events[-1]["message"]
+
+
+def _real_adaptation_available() -> bool:
+    return importlib.util.find_spec("dictation.meta.adaptation") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _real_adaptation_available(), reason="dictation.meta.adaptation not present")
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    # The base ONNX model is built once per machine, not once per test.
+    monkeypatch.setenv("DICTATION_CACHE", str(espeak_takes["cache"]))
+    profile = Profile.create("anna")
+    for prompt_id, text, audio in espeak_takes["takes"]:
+        profile.add_take(prompt_id, text, audio, {"ok": True})
+    job = AdaptationJob("anna", steps=2, device=device)
+    job.start()
+    events = job.wait(timeout=900)
+    done = events[-1]
+    assert done["type"] == "done", events
+    assert 0.0 <= done["after_wer"] and 0.0 <= done["before_wer"]
+    assert done["device"] == device
+    assert [e for e in events if e["type"] == "progress"][-1]["step"] == 2
+    reopened = Profile.open("anna")
+    if done["installed"]:
+        assert done["after_wer"] <= done["before_wer"]
+        assert reopened.metadata["after_wer"] == done["after_wer"]
+        assert reopened.metadata["device"] == device
+        assert (reopened.model_dir() / "encoder.onnx").is_file()
+    else:
+        assert done["reason"].startswith("not installed: adapted model was worse")
+        assert reopened.model_dir() is None
+    assert not list(reopened.path.glob(".stage-*"))
+
+
+@pytest.fixture(scope="module")
+def espeak_takes(tmp_path_factory):
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    import subprocess
+
+    import soundfile
+
+    out = tmp_path_factory.mktemp("espeak")
+    phrases = [
+        "the quick brown fox jumps over the lazy dog",
+        "please send the report before noon",
+        "my favourite colour is green",
+        "we will meet at the station tomorrow",
+    ]
+    takes = []
+    for i, text in enumerate(phrases):
+        wav = out / f"p{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+        audio, rate = soundfile.read(wav, dtype="float32")
+        from dictation.audio import resample
+
+        takes.append((f"p{i}", text, resample(audio, rate, 16000)))
+    cache = Path(os.environ.get("DICTATION_TEST_CACHE", Path.home() / ".cache" / "dictation-tests"))
+    return {"takes": takes, "cache": cache}
+
+
+# -- adapt functions run inside the worker process (see module docstring) ------------
+
+
+def slow_adapt(takes, steps, device, progress, should_cancel):
+    """Runs until cancelled, like the real inner loop checking should_cancel each step."""
+    assert takes and all(isinstance(a, np.ndarray) and a.dtype == np.float32 for a, _ in takes)
+    for step in range(1, steps + 1):
+        if should_cancel():
+            raise RuntimeError("cancelled by request")
+        time.sleep(0.02)
+        progress(step, steps, 1.0 / step)
+    raise AssertionError("never cancelled")
+
+
+class _HangingExport:
+    def export(self, out_dir: Path) -> dict:
+        out_dir.mkdir(parents=True)
+        (out_dir / "encoder.onnx").write_bytes(b"half an export")
+        time.sleep(600)
+        return {}
+
+
+def adapt_then_hang_in_export(takes, steps, device, progress, should_cancel):
+    for step in range(1, steps + 1):
+        progress(step, steps, 1.0)
+    return _HangingExport()
+
+
+def crash_adapt(takes, steps, device, progress, should_cancel):
+    sys.stdout.flush()
+    os._exit(3)
