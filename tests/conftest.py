@@ -1,0 +1,131 @@
+"""Fixtures shared by the whole suite.
+
+- Every test gets its own empty DICTATION_HOME (so no test touches the user's data);
+  `dictation_home` hands its path to tests that want it.
+- `virtual_mic`: the PulseAudio null sink `vmic` that ./run-tests provides. What is
+  played into it comes out of the default input (`vmic.monitor`). Skips when absent,
+  unless DICTATION_REQUIRE_AUDIO=1 (CI), where its absence is a failure.
+- Qt runs offscreen (set before any QApplication exists).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+VMIC_SINK = "vmic"
+VMIC_SOURCE = "vmic.monitor"
+
+
+@pytest.fixture(autouse=True)
+def _private_dictation_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("dictation-home")
+    monkeypatch.setenv("DICTATION_HOME", str(home))
+    monkeypatch.delenv("DICTATION_CACHE", raising=False)
+    return home
+
+
+@pytest.fixture
+def dictation_home(_private_dictation_home: Path) -> Path:
+    """A fresh, empty directory set as DICTATION_HOME for this test."""
+    return _private_dictation_home
+
+
+@pytest.fixture(scope="session")
+def dictation_cli() -> list[str]:
+    """Command line of the installed `dictation` console script next to this interpreter."""
+    script = Path(sys.executable).with_name("dictation")
+    if not script.exists():
+        pytest.fail(
+            f"{script} is missing: the project is not installed in this venv "
+            "(./run-tests installs it with pip install -e '.[dev]')"
+        )
+    return [str(script)]
+
+
+class VirtualMic:
+    """Plays audio into the `vmic` sink, which the app hears as its microphone."""
+
+    sink = VMIC_SINK
+    source = VMIC_SOURCE
+
+    def __init__(self) -> None:
+        self._players: list[subprocess.Popen[bytes]] = []
+
+    def play(self, wav_path: str | os.PathLike[str]) -> subprocess.Popen[bytes]:
+        """Start playing `wav_path` into the virtual mic; returns at once."""
+        proc = subprocess.Popen(
+            ["paplay", f"--device={self.sink}", str(wav_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self._players.append(proc)
+        return proc
+
+    @staticmethod
+    def tts(text: str, path: str | os.PathLike[str], voice: str = "en-us") -> Path:
+        """Speak `text` with espeak-ng into a 16 kHz mono WAV at `path`."""
+        from dictation.audio import load_audio, write_wav
+
+        path = Path(path)
+        raw = path.with_suffix(".espeak.wav")
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True, timeout=60)
+        write_wav(path, load_audio(raw))  # 16 kHz, so PulseAudio plays it bit-exact into vmic
+        raw.unlink()
+        return path
+
+    def stop_all(self) -> None:
+        for proc in self._players:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self._players.clear()
+
+
+def _virtual_mic_problem() -> str | None:
+    """Why the virtual microphone cannot be used here, or None when it can."""
+    for tool in ("pactl", "paplay", "espeak-ng"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (see README: ./run-tests installs or names the packages)"
+    try:
+        sinks = subprocess.run(
+            ["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10
+        )
+    except subprocess.TimeoutExpired:
+        return "pactl timed out: PulseAudio is not answering"
+    if sinks.returncode != 0:
+        return f"no PulseAudio server reachable ({sinks.stderr.strip()}); run the tests with ./run-tests"
+    if VMIC_SINK not in [line.split("\t")[1] for line in sinks.stdout.splitlines() if "\t" in line]:
+        return "the PulseAudio server has no 'vmic' sink; run the tests with ./run-tests"
+    try:
+        import sounddevice  # noqa: F401
+    except OSError as exc:
+        return f"PortAudio is not usable: {exc} (install libportaudio2)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def _virtual_mic_available() -> None:
+    problem = _virtual_mic_problem()
+    if problem is None:
+        return
+    if os.environ.get("DICTATION_REQUIRE_AUDIO") == "1":
+        pytest.fail(f"virtual microphone required (DICTATION_REQUIRE_AUDIO=1) but {problem}")
+    pytest.skip(f"virtual microphone unavailable: {problem}")
+
+
+@pytest.fixture
+def virtual_mic(_virtual_mic_available: None) -> VirtualMic:
+    mic = VirtualMic()
+    yield mic
+    mic.stop_all()
