@@ -122,7 +122,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from dictation.runtime import Transcriber, base_model_dir
 
     kind = "adapted" if model_dir is not None else "base"
-    transcriber = Transcriber(model_dir if model_dir is not None else base_model_dir())
+    try:
+        transcriber = Transcriber(model_dir if model_dir is not None else base_model_dir())
+    except (RuntimeError, OSError, ValueError) as exc:  # missing/incomplete model, unreadable file
+        _error(f"cannot load the {kind} model: {exc}")
+        return EXIT_FAIL
     status = EXIT_OK
     for name in args.files:
         try:

@@ -158,14 +158,25 @@ def test_too_few_takes_is_a_clear_error(home):
 
 def test_cancel_mid_run_reports_cancelled_and_changes_nothing(home, monkeypatch):
     profile = make_profile("anna", 4)
+    profile.add_correction(tone(0.5, 500), "wreck a nice beach", "recognise speech")
     before = snapshot(profile.path)
     use_target(monkeypatch, "slow_adapt")
     job = AdaptationJob("anna", steps=100000, device="cpu")
     job.start()
     events = run_until(job, lambda e: sum(x["type"] == "progress" for x in e) >= 3)
+    second = AdaptationJob("anna", device="cpu")  # one adaptation per profile at a time
+    second.start()
+    assert second.wait(timeout=JOB_TIMEOUT)[-1] == {
+        "type": "error",
+        "message": "another adaptation of profile 'anna' is already running; "
+        "wait for it to finish or cancel it",
+    }
+    assert job.is_alive()
     job.cancel()
     events += job.wait(timeout=JOB_TIMEOUT)
     assert events[-1] == {"type": "error", "message": "cancelled"}
+    assert {"type": "status", "message": "loading 4 recordings (1 of them corrections); "
+            "1 held back to check the result"} in events
     progress = [e for e in events if e["type"] == "progress"]
     assert progress[0]["total"] == 100000
     assert all(e["eta_seconds"] is not None and e["eta_seconds"] > 0 for e in progress)
@@ -300,6 +311,10 @@ def espeak_takes(tmp_path_factory):
 def slow_adapt(takes, steps, device, progress, should_cancel):
     """Runs until cancelled, like the real inner loop checking should_cancel each step."""
     assert takes and all(isinstance(a, np.ndarray) and a.dtype == np.float32 for a, _ in takes)
+    import torch  # bounded CPU use, so the desktop stays responsive
+
+    assert torch.get_num_threads() == worker.cpu_threads() == int(os.environ["OMP_NUM_THREADS"])
+    assert os.name != "posix" or os.nice(0) >= 10
     for step in range(1, steps + 1):
         if should_cancel():
             raise RuntimeError("cancelled by request")

@@ -213,3 +213,37 @@ def test_adapt_end_to_end(home, shared_cache, speech_dir):
     else:
         assert "not installed: adapted model was worse" in result.stderr
         assert profile.model_dir() is None
+
+
+def test_ctrl_c_cancels_adaptation_cleanly(home, monkeypatch):
+    """Ctrl-C in a terminal signals the whole process group: the CLI cancels, the worker obeys."""
+    import signal
+    import time
+
+    profile = Profile.create("anna")
+    for i in range(3):
+        profile.add_take(f"p{i}", f"phrase {i}", np.full(8000, 0.1 * (i + 1), np.float32), {})
+    monkeypatch.setenv(
+        "DICTATION_TEST_ADAPT_TARGET", f"{Path(__file__).with_name('test_adapt_job.py')}:slow_adapt"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dictation", "adapt", "--profile", "anna", "--steps", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        line = ""
+        while not line.startswith("step ") and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "cancelling..." in err and "dictation: error: cancelled" in err
+    assert "crashed" not in err
+    assert Profile.open("anna").model_dir() is None and len(Profile.open("anna").takes()) == 3

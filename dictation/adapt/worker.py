@@ -15,6 +15,7 @@ module level: the spawn start-up imports it before the thread limits are set.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -22,11 +23,13 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 import traceback
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +81,22 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
             os.nice(10)  # the desktop (and dictation) keep priority over adaptation
         except OSError:
             pass
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides (cancel).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="adapt-worker %(levelname)s %(name)s: %(message)s")
 
     def emit(event: dict) -> None:
         events.put(event)
 
     try:
-        _run(profile_name, steps, device, emit, cancel.is_set, threads)
+        from dictation.profiles import Profile
+
+        with _adaptation_lock(Profile.open(profile_name).name):
+            _run(profile_name, steps, device, emit, cancel.is_set, threads)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event for the user
         if cancel.is_set() or isinstance(exc, Cancelled) or type(exc).__name__ == "AdaptationCancelled":
             emit({"type": "error", "message": "cancelled"})
-        elif isinstance(exc, WorkerError):
+        elif isinstance(exc, WorkerError) or _is_profile_error(exc):
             emit({"type": "error", "message": str(exc)})
         else:
             traceback.print_exc(file=sys.stderr)
@@ -99,6 +107,41 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
                     "your previous model is unchanged",
                 }
             )
+
+
+def _is_profile_error(exc: BaseException) -> bool:
+    from dictation.profiles import ProfileError
+
+    return isinstance(exc, ProfileError)
+
+
+@contextlib.contextmanager
+def _adaptation_lock(profile_name: str) -> Iterator[None]:
+    """One adaptation per profile at a time (GUI and CLI may both try).
+
+    An OS lock (released by the kernel when the process dies, even when killed) on a
+    file beside the profiles, so the profile itself is not touched. POSIX only.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; the last install wins
+        yield
+        return
+    from dictation.profiles import profiles_root
+
+    path = profiles_root() / f".adapt-{profile_name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkerError(
+                f"another adaptation of profile {profile_name!r} is already running; "
+                "wait for it to finish or cancel it"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _run(
@@ -133,7 +176,10 @@ def _run(
 
     from dictation.audio import load_audio
 
-    status(f"loading {len(train)} recordings ({len(corrections)} corrections)")
+    status(
+        f"loading {len(train)} recordings ({len(corrections)} of them corrections); "
+        f"{len(held)} held back to check the result"
+    )
     train_data = [(load_audio(t.wav_path), t.text) for t in train]
     held_audio = [load_audio(t.wav_path) for t in held]
     check_cancel()
@@ -166,7 +212,7 @@ def _run(
         install, reason = decide_install(before, current, after)
         if install:
             metadata = {
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "created": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "steps": total_steps,
                 "train_takes": len(train) - len(corrections),
                 "corrections": len(corrections),
