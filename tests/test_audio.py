@@ -300,3 +300,13 @@ def test_device_lost_mid_take_keeps_what_was_captured(private_pulse, monkeypatch
             mic.start_take()
     finally:
         mic.close()
+
+
+def test_audio_module_imports_neither_qt_nor_torch() -> None:
+    code = (
+        "import sys, dictation.audio, dictation.audio_cli, dictation.storage\n"
+        "bad = [m for m in ('torch', 'PySide6', 'sounddevice') if m in sys.modules]\n"
+        "sys.exit(f'imported at module level: {bad}' if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
