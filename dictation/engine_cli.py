@@ -91,14 +91,15 @@ def _open_profile(name: str) -> Any:
 
 
 def _profile_errors(func: Any) -> Any:
-    """Report ProfileError (unknown, corrupt, exists, bad name) as one clear line."""
+    """Report ProfileError (unknown, corrupt, exists, bad name) and I/O errors (disk full,
+    permissions) as one clear line instead of a traceback."""
 
     def wrapper(args: argparse.Namespace) -> int:
         from dictation.profiles import ProfileError
 
         try:
             return func(args)
-        except ProfileError as exc:
+        except (ProfileError, OSError) as exc:
             _error(str(exc))
             return EXIT_FAIL
 

@@ -210,6 +210,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _clean_root_leftovers(root: Path) -> None:
+    """Remove what a crash in delete/create/import left in the profiles root.
+
+    Trash is always garbage; a build dir only once it is old enough that no running
+    create/import can still own it.
+    """
+    for entry in root.iterdir():
+        if not entry.is_dir():
+            continue
+        if entry.name.startswith(_TRASH_PREFIX):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith((_CREATE_PREFIX, _IMPORT_PREFIX)):
+            if time.time() - entry.stat().st_mtime > 3600:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def _remove_dir(path: Path) -> None:
     """Delete a directory by renaming it away first, so it never appears half-deleted."""
     if not path.exists():
@@ -234,6 +250,7 @@ class Profile:
         """Create an empty profile; ProfileExistsError if the name is taken (any case)."""
         validate_name(name)
         root = profiles_root()
+        _clean_root_leftovers(root)
         for existing in list_profiles():
             if existing.casefold() == name.casefold():
                 raise ProfileExistsError(f"a profile named {existing!r} exists already")
@@ -576,6 +593,8 @@ class Profile:
     def export_archive(self, path: Path, include_model: bool = True) -> None:
         """Write the profile to a zip archive (written atomically)."""
         path = Path(path)
+        if not path.parent.is_dir():
+            raise ProfileError(f"cannot write {path}: the folder {path.parent} does not exist")
         buffer_path = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         try:
             with zipfile.ZipFile(buffer_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -620,6 +639,7 @@ class Profile:
                         "import under another name (or delete that profile first)"
                     )
             root = profiles_root()
+            _clean_root_leftovers(root)
             build = root / f"{_IMPORT_PREFIX}{secrets.token_hex(6)}"
             storage.ensure_private_dir(build)
             try:

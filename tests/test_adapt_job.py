@@ -81,6 +81,18 @@ def use_target(monkeypatch, name: str) -> None:
 # -- pure parts ---------------------------------------------------------------------
 
 
+def test_job_and_profiles_import_no_torch():
+    """The GUI imports these; torch must load only in the worker process."""
+    import subprocess
+
+    code = (
+        "import sys, dictation.adapt.job, dictation.profiles, dictation.engine_cli; "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(THIS_FILE.parent.parent))
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 0
+
+
 def test_held_back_is_deterministic_and_small():
     ids = [f"2026{i:04d}-x" for i in range(12)]
     assert worker.held_back(ids) == worker.held_back(list(reversed(ids)))
@@ -258,6 +270,8 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
     profile = Profile.create("anna")
     for prompt_id, text, audio in espeak_takes["takes"]:
         profile.add_take(prompt_id, text, audio, {"ok": True})
+    _, text, audio = espeak_takes["takes"][0]
+    profile.add_correction(audio, "the quick brown box", text)
     job = AdaptationJob("anna", steps=2, device=device)
     job.start()
     events = job.wait(timeout=900)
@@ -266,11 +280,14 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
     assert 0.0 <= done["after_wer"] and 0.0 <= done["before_wer"]
     assert done["device"] == device
     assert [e for e in events if e["type"] == "progress"][-1]["step"] == 2
+    assert {"type": "status", "message": "loading 4 recordings (1 of them corrections); "
+            "1 held back to check the result"} in events
     reopened = Profile.open("anna")
     if done["installed"]:
         assert done["after_wer"] <= done["before_wer"]
         assert reopened.metadata["after_wer"] == done["after_wer"]
         assert reopened.metadata["device"] == device
+        assert reopened.metadata["corrections"] == 1 and reopened.metadata["steps"] == 2
         assert (reopened.model_dir() / "encoder.onnx").is_file()
     else:
         assert done["reason"].startswith("not installed: adapted model was worse")
@@ -301,8 +318,21 @@ def espeak_takes(tmp_path_factory):
         from dictation.audio import resample
 
         takes.append((f"p{i}", text, resample(audio, rate, 16000)))
-    cache = Path(os.environ.get("DICTATION_TEST_CACHE", Path.home() / ".cache" / "dictation-tests"))
-    return {"takes": takes, "cache": cache}
+    return {"takes": takes, "cache": _machine_cache()}
+
+
+def _machine_cache() -> Path:
+    """The machine's model cache (as the other suites use it): the base model is built once."""
+    from dictation import storage
+
+    if os.environ.get("DICTATION_CACHE"):
+        return Path(os.environ["DICTATION_CACHE"])
+    home = os.environ.pop("DICTATION_HOME", None)
+    try:
+        return storage.cache_root()
+    finally:
+        if home is not None:
+            os.environ["DICTATION_HOME"] = home
 
 
 # -- adapt functions run inside the worker process (see module docstring) ------------

@@ -334,3 +334,20 @@ def test_delete_profile_is_explicit_and_complete(home):
     delete_profile("anna")
     assert list_profiles() == ["bob"]
     assert sorted(p.name for p in (home / "profiles").iterdir()) == ["bob"]
+
+
+def test_leftovers_of_crashed_operations_are_ignored_then_cleaned(home):
+    root = home / "profiles"
+    Profile.create("anna")
+    (root / ".trash-0123").mkdir()  # a delete that crashed after its rename
+    (root / ".trash-0123" / "takes").mkdir()
+    old_build = root / ".import-4567"
+    old_build.mkdir()
+    os.utime(old_build, (0, 0))  # hours old: no import can still own it
+    fresh_build = root / ".create-89ab"
+    fresh_build.mkdir()
+    assert list_profiles() == ["anna"]
+    Profile.create("bob")
+    assert sorted(p.name for p in root.iterdir()) == [".create-89ab", "anna", "bob"]
+    with pytest.raises(ProfileError, match="does not exist"):
+        Profile.open("anna").export_archive(home / "no" / "such" / "dir.zip")
