@@ -274,3 +274,22 @@ def test_cli_rejects_unknown_source_and_missing_corpus(tmp_path: Path, capsys: p
     assert "unknown source 'nosuchtts'" in capsys.readouterr().err
     assert cli_main(["corpus", "stats", str(tmp_path / "nothing")]) == 1
     assert "no manifest.jsonl" in capsys.readouterr().err
+
+
+def test_kokoro_speakers_blend_only_training_voices(monkeypatch: pytest.MonkeyPatch) -> None:
+    splits = load_splits()
+    names = sorted(s[len("kokoro-"):] for s in splits["train"] | splits["validation"] | splits["test"]
+                   if s.startswith("kokoro-") and not s.startswith("kokoro-blend-"))
+    assert len(names) >= 50
+    monkeypatch.setattr(kokoro, "voice_names", lambda: names)
+    speakers = sources.Kokoro().speakers(seed=0)
+    assert speakers == sources.Kokoro().speakers(seed=0)
+    singles, blends = speakers[: len(names)], speakers[len(names):]
+    # English voices first, then accented ones, then blends (the build order).
+    assert all(kokoro.is_english(next(iter(s.params["mix"]))) for s in singles[:28])
+    assert len(blends) == sources.Kokoro.BLENDS and len({s.id for s in blends}) == len(blends)
+    for b in blends:
+        assert 2 <= len(b.params["mix"]) <= 3
+        assert sum(b.params["mix"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert all(w > 0 for w in b.params["mix"].values())
+        assert all(split_of(f"kokoro-{v}") == "train" for v in b.params["mix"])

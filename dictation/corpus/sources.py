@@ -47,7 +47,10 @@ class Item:
 
 
 def _run(cmd: list[str], **kw) -> None:
-    proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT, **kw)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT, **kw)
+    except subprocess.TimeoutExpired as exc:
+        raise UnreadableAudio(f"{cmd[0]} timed out after {_TIMEOUT} s") from exc
     if proc.returncode != 0:
         raise UnreadableAudio(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-200:]}")
 
