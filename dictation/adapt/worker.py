@@ -94,7 +94,9 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
         with _adaptation_lock(Profile.open(profile_name).name):
             _run(profile_name, steps, device, emit, cancel.is_set, threads)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an event for the user
-        if cancel.is_set() or isinstance(exc, Cancelled) or type(exc).__name__ == "AdaptationCancelled":
+        # Whatever the adapt step raised once cancel was asked (AdaptationCancelled or
+        # an error of a half-stopped run), the user asked to stop: report that.
+        if cancel.is_set() or isinstance(exc, Cancelled):
             emit({"type": "error", "message": "cancelled"})
         elif isinstance(exc, WorkerError) or _is_profile_error(exc):
             emit({"type": "error", "message": str(exc)})
