@@ -25,12 +25,22 @@ needs_engines = pytest.mark.skipif(not HAVE_ENGINES, reason="flite and espeak-ng
 KEYS = {"audio", "text", "speaker", "source", "licence", "duration"}
 
 
-def _fotaq_present() -> bool:
+def _find_fotaq() -> Path | None:
     try:
-        fotaq.find_archive()
+        return fotaq.find_archive()
     except EngineUnavailable:
-        return False
-    return True
+        return None
+
+
+# Looked up at import, before the suite's private DICTATION_HOME hides the user's cache.
+FOTAQ_ARCHIVE = _find_fotaq()
+needs_fotaq = pytest.mark.skipif(FOTAQ_ARCHIVE is None, reason="Flight of the Amazon Queen data not installed")
+
+
+@pytest.fixture(autouse=True)
+def _fotaq_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    if FOTAQ_ARCHIVE is not None:
+        monkeypatch.setenv("DICTATION_FOTAQ", str(FOTAQ_ARCHIVE))
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +48,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, corpus_build.S
     """One small build shared by the tests below (2 worker processes)."""
     if not HAVE_ENGINES:
         pytest.skip("flite and espeak-ng not installed")
-    # The FOTAQ package is looked up before the suite's private DICTATION_HOME hides the cache.
-    with_fotaq = _fotaq_present()
+    with_fotaq = FOTAQ_ARCHIVE is not None
     out = tmp_path_factory.mktemp("corpus")
     names = "flite:2,espeak:2" + (",fotaq:1" if with_fotaq else "")
-    summary = corpus_build.build(out, names, max_utterances=3, seed=7, jobs=2)
+    with pytest.MonkeyPatch.context() as mp:
+        if with_fotaq:
+            mp.setenv("DICTATION_FOTAQ", str(FOTAQ_ARCHIVE))
+        summary = corpus_build.build(out, names, max_utterances=3, seed=7, jobs=2)
     return out, summary, with_fotaq
 
 
@@ -204,7 +216,7 @@ def test_fotaq_dialogue_parsing_and_segments() -> None:
     assert fotaq.character_name("CHIEF3.DOG") == "Chief"
 
 
-@pytest.mark.skipif(not _fotaq_present(), reason="Flight of the Amazon Queen data not installed")
+@needs_fotaq
 def test_fotaq_clips_map_to_characters() -> None:
     clips = fotaq.clips(fotaq.find_archive())
     assert len(clips) > 3000
