@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,10 @@ from dictation.enrollment import EnrollmentError, check_take, load_prompts
 def speech(text: str, tmp_path: Path) -> np.ndarray:
     """`text` spoken by flite's 16 kHz 'slt' voice (Debian package `flite`)."""
     if shutil.which("flite") is None:
-        pytest.skip("flite (apt-get install flite) is needed to synthesize test speech")
+        message = "flite (apt-get install flite) is needed to synthesize test speech"
+        if os.environ.get("DICTATION_REQUIRE_AUDIO") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     out = tmp_path / f"{abs(hash(text))}.wav"
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(out)], check=True)
     audio, rate = sf.read(out, dtype="float32")
@@ -121,10 +125,16 @@ def test_stereo_input_is_accepted(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def transcriber():
+def transcriber(tmp_path_factory):
     from dictation.runtime import Transcriber, base_model_dir
 
-    return Transcriber(base_model_dir(), threads=1)
+    # The base model is exported into a module-wide cache once, whatever the test's home.
+    # Same path as tests/test_gui*.py use, so one export serves all of them.
+    cache = tmp_path_factory.getbasetemp() / "gui-model-cache"
+    cache.mkdir(exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DICTATION_CACHE", str(cache))
+        return Transcriber(base_model_dir(), threads=1)
 
 
 def test_correct_reading_passes_the_misread_check(tmp_path, transcriber):

@@ -62,6 +62,8 @@ class DictationView(QWidget):
         self.history = QListWidget()
         self.history.setWordWrap(True)
         self.history.setAlternatingRowColors(True)
+        self.history.setSpacing(2)
+        self.history.setToolTip("Double-click an entry to add it to the text again.")
 
         top = QHBoxLayout()
         top.addWidget(self.rec_indicator)
@@ -99,6 +101,7 @@ class DictationView(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([620, 300])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 16)

@@ -66,7 +66,7 @@ class SettingsDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(600)
         settings = with_defaults(settings)
 
         self.mic_combo = QComboBox()
@@ -96,14 +96,15 @@ class SettingsDialog(QDialog):
                               + " to insert punctuation and line breaks.", "subtitle")
 
         general = QGroupBox("General")
-        form = QFormLayout(general)
+        general_layout = QVBoxLayout(general)
+        form = QFormLayout()
         form.addRow("Microphone:", self.mic_combo)
         form.addRow("Compute device for adaptation:", self.device_combo)
-        form.addRow("", self.auto_copy)
-        form.addRow("", self.commands)
-        form.addRow("", commands_note)
-        form.addRow("", self.hotkey)
-        form.addRow("", hotkey_note)
+        general_layout.addLayout(form)
+        for widget in (self.auto_copy, self.commands, commands_note, self.hotkey, hotkey_note):
+            general_layout.addWidget(widget)
+        for note in (commands_note, hotkey_note):
+            note.setContentsMargins(24, 0, 0, 6)
 
         self.profile_combo = QComboBox()
         self.profile_combo.addItems(profiles)

@@ -34,9 +34,16 @@ class Task(QRunnable):
             result = self.fn()
         except Exception as exc:  # every failure must reach the user, not die in a thread
             log.debug("background task failed\n%s", traceback.format_exc())
-            self.signals.error.emit(describe_error(exc))
+            self._emit(self.signals.error, describe_error(exc))
             return
-        self.signals.done.emit(result)
+        self._emit(self.signals.done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: Any) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the app quit while this ran: nobody is left to tell
+            log.debug("result of a background task dropped at shutdown")
 
 
 def describe_error(exc: BaseException) -> str:
