@@ -156,6 +156,8 @@ def test_gui_never_imports_torch(home):
         "from dictation.gui.services import Services\n"
         "w = MainWindow(services=Services(list_microphones=lambda: []))\n"
         "w.show(); app.processEvents(); w.close()\n"
+        # What the window imports later, on first use: the job runner and the runtime.
+        "import dictation.gui.adapt_runner, dictation.adapt.job, dictation.runtime\n"
         "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "print('TORCH' if bad else 'CLEAN', bad[:3])\n"
     )
@@ -187,6 +189,27 @@ def test_qt_signals_do_not_leak_references(qtbot):
     seen.clear()
     after = sys.getrefcount(True), sys.getrefcount(None)
     assert after[0] >= before[0] - 5 and after[1] >= before[1] - 5, (before, after)
+
+
+def test_run_app_starts_the_window_and_returns_the_exit_status(home):
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "def check():\n"
+        "    shown = [w for w in app.topLevelWidgets() if w.isVisible()]\n"
+        "    print('WINDOWS', [w.windowTitle() for w in shown])\n"
+        "    app.exit(0)\n"
+        "QTimer.singleShot(1500, check)\n"
+        "from dictation.gui.app import run_app\n"
+        "sys.exit(run_app(debug=False))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env=os.environ.copy())
+    assert result.returncode == 0, result.stderr
+    assert "WINDOWS ['Dictation']" in result.stdout, result.stdout
 
 
 # -- smoke, first run, no microphone ------------------------------------------------------
@@ -247,7 +270,9 @@ def test_unreadable_audio_file_is_reported(make_window, source, qtbot, tmp_path,
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF not really")
     window.transcribe_file(bad)
-    assert shown and "could not be read" in shown[0]
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    assert "broken.wav could not be transcribed" in shown[0] and "Cannot read" in shown[0]
+    assert window.isEnabled() and window.engine.wait(1000)
 
 
 # -- enrollment ---------------------------------------------------------------------------
@@ -492,6 +517,27 @@ def test_switch_profile_opens_the_other_one_and_remembers_it(make_window, source
     assert again.profile.name == "Ann"  # the last used profile opens
 
 
+def test_reset_to_base_removes_the_adapted_model_after_confirmation(
+    make_window, source, qtbot, monkeypatch
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    from dictation.runtime import base_model_dir
+
+    window = open_with_profile(make_window, source)
+    stage = window.profile.new_stage_dir() / "model"
+    shutil.copytree(base_model_dir(), stage)
+    window.profile.install_model(stage, {"after_wer": 0.1})
+    window.engine.set_model_dir(window.profile.model_dir())
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    window.reset_profile()
+    assert window.profile.model_dir() is not None
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.reset_profile()
+    assert window.profile.model_dir() is None and window.engine.model_dir() is None
+    assert "not adapted" in window.profile_label.text()
+
+
 def test_about_names_version_model_and_data_folder(make_window, source):
     from dictation import __version__, storage
 
@@ -579,6 +625,26 @@ def test_worker_crash_is_reported_and_the_old_model_kept(make_window, source, qt
     assert window.profile.model_dir() == installed
     assert window.engine.model_dir() == installed
     assert view.start_button.isEnabled()
+
+
+def test_no_gpu_is_explained_plainly(make_window, source, qtbot):
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has a GPU")
+    window = adapt_ready_window(make_window, source)
+    window.apply_settings({"device": "cuda"})
+    view = window.adapt_view
+    view.start_button.click()
+    qtbot.waitUntil(lambda: "failed" in view.status.text(), timeout=ADAPT_WAIT_MS)
+    assert "No usable graphics card (GPU) was found" in view.status.text()
+    assert "previous model is still in use" in view.status.text()
+
+
+def test_error_explanations():
+    from dictation.gui.adapt_runner import explain_error
+
+    assert "ran out of memory" in explain_error("CUDA out of memory. Tried to allocate 2 GiB")
+    assert "ran out of memory" in explain_error("MemoryError")
+    assert explain_error("something else broke") == "something else broke"
 
 
 def test_adaptation_with_too_few_takes_explains_why(make_window, source, qtbot):

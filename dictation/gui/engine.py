@@ -109,6 +109,22 @@ class Engine(QObject):
             on_error,
         )
 
+    def transcribe_file(
+        self,
+        path: Path,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        """Read (any format libsndfile knows, resampled to 16 kHz) and transcribe a file."""
+        from dictation.audio import SAMPLE_RATE, load_audio
+
+        model_dir = self.model_dir()
+        self.submit(
+            lambda: self._transcriber(model_dir).transcribe(load_audio(path), SAMPLE_RATE),
+            on_done,
+            on_error,
+        )
+
     def base_transcriber(self) -> Any:
         """The base model's transcriber (call on the engine thread only)."""
         return self._transcriber(None)

@@ -315,8 +315,7 @@ class MainWindow(QMainWindow):
         self.dictation_view.set_microphone_available(available, self.mic_error)
         if not available and self.microphones:
             self.first_run.show_microphone_error(self.mic_error)
-        if self.profile is not None and self.wizard.current_prompt() is not None:
-            self.wizard._show_prompt()
+        self.wizard.microphone_changed()
 
     # -- push-to-talk --------------------------------------------------------------------
 
@@ -458,17 +457,11 @@ class MainWindow(QMainWindow):
             self.transcribe_file(Path(path))
 
     def transcribe_file(self, path: Path) -> None:
-        """Transcribe an audio file (works without a microphone)."""
-        try:
-            import soundfile
-
-            audio, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=False)
-        except Exception as exc:
-            QMessageBox.warning(self, "Transcribe file", f"{path.name} could not be read: {exc}")
-            return
+        """Transcribe an audio file (works without a microphone); reading happens off the
+        GUI thread too, since a long file takes a while to decode and resample."""
         self.statusBar().showMessage(f"Transcribing {path.name}\u2026")
-        self.engine.transcribe(np.asarray(audio, dtype=np.float32), int(sample_rate),
-                               lambda t: self._file_done(path, t), self._file_failed)
+        self.engine.transcribe_file(path, lambda t: self._file_done(path, t),
+                                    lambda message: self._file_failed(path, message))
 
     def _file_done(self, path: Path, transcript: Any) -> None:
         text = str(transcript.text).strip()
@@ -487,9 +480,10 @@ class MainWindow(QMainWindow):
         box.open()
         self.file_result_box = box
 
-    def _file_failed(self, message: str) -> None:
+    def _file_failed(self, path: Path, message: str) -> None:
         self.statusBar().clearMessage()
-        QMessageBox.warning(self, "Transcribe file", f"Transcription failed: {message}")
+        QMessageBox.warning(self, "Transcribe file",
+                            f"{path.name} could not be transcribed: {message}")
 
     # -- adaptation ----------------------------------------------------------------------
 

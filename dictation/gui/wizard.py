@@ -178,6 +178,16 @@ class EnrollmentWizard(QWidget):
             set_state(self.status, "No microphone: connect one and choose it in Settings.", "bad")
         self._update_buttons()
 
+    def microphone_changed(self) -> None:
+        """The microphone appeared or went away: update the hint and buttons only."""
+        if self.current_prompt() is None:
+            return
+        if not self.recorder.available():
+            set_state(self.status, "No microphone: connect one and choose it in Settings.", "bad")
+        elif self.status.text().startswith("No microphone"):
+            set_state(self.status, "", "idle")
+        self._update_buttons()
+
     def _show_done(self) -> None:
         total = len(self.profile.takes()) if self.profile is not None else 0
         self.done_text.setText(
