@@ -226,6 +226,39 @@ def test_fotaq_clips_map_to_characters() -> None:
     assert max(counts, key=counts.get) == "Joe"
     assert sum(1 for ch, n in counts.items() if n >= 60 and ch != "Joe") >= 10
     assert all(c.text == clean_transcript(c.text) and "*" not in c.text for c in clips)
+    # Cutscene lines and Joe's look-at lines are mapped too, not only conversations.
+    assert sum(1 for c in clips if c.name.startswith("C")) > 1000
+    assert {c.character for c in clips if c.name.startswith("JOE")} == {"Joe"}
+
+
+def test_cutscene_parsing() -> None:
+    def words(*values: int) -> bytes:
+        return b"".join(v.to_bytes(2, "big", signed=True) for v in values)
+
+    def string(text: str, pos: int) -> bytes:
+        raw = bytes([len(text)]) + text.encode()
+        return raw + (b"\0" if text and (pos + len(raw)) % 2 else b"")
+
+    joe = words(0, 0, 0, 0, 0, *[0] * 12) + words(0)                     # Joe, no animation, no people
+    ian = words(680, 0, 0, 0, 1, *[0] * 12) + words(1, 7) + words(*[0] * 10) + words(-2)  # animated
+    objects = joe + ian + words(0)
+    state_off = 12 + len(objects)
+    sentences = b""
+    for text in ("", "*FLHello there.*03", "Hi Joe."):
+        sentences += string(text, state_off + 4 + len(sentences))
+    sentence_off = state_off + 4
+    bank_off = sentence_off + len(sentences)
+    bank_off += bank_off % 2
+    sentences += b"\0" * (bank_off - sentence_off - len(sentences))
+    banks = words(1) + string("", 0) + string("ian1.dog", bank_off + 3) + words(680)
+    head = words(2, -2, 0, state_off, sentence_off, bank_off)
+    cut = fotaq.parse_cutscene(b"AmBk" + b"\0" * 16 + head + objects + words(0, 0) + sentences + banks)
+    assert cut.objects == [(0, 0), (680, 1)]
+    assert cut.sentences == ["", "*FLHello there.*03", "Hi Joe."]
+    assert (cut.talk_file, cut.talk_to) == ("ian1.dog", 680)
+    assert fotaq.segments(cut.sentences[1]) == ["", "Hello there."]  # by position: clip segment 2
+    with pytest.raises(ValueError):
+        fotaq.parse_cutscene(b"AmBk" + b"\0" * 16 + head + objects[:40])
 
 
 def test_committed_splits_are_disjoint_and_hold_out_real_and_accented_speakers() -> None:
@@ -305,3 +338,17 @@ def test_kokoro_speakers_blend_only_training_voices(monkeypatch: pytest.MonkeyPa
         assert sum(b.params["mix"].values()) == pytest.approx(1.0, abs=1e-6)
         assert all(w > 0 for w in b.params["mix"].values())
         assert all(split_of(f"kokoro-{v}") == "train" for v in b.params["mix"])
+
+
+@needs_engines
+def test_changed_transcript_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus_build.build(tmp_path, "flite:1", max_utterances=2, seed=1)
+    lines = (tmp_path / "manifest.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["text"] = "An old, wrong transcript."
+    (tmp_path / "manifest.jsonl").write_text("\n".join([json.dumps(first)] + lines[1:]) + "\n")
+    summary = corpus_build.build(tmp_path, "flite:1", max_utterances=2, seed=1)
+    assert summary.stale["flite"] == 1 and summary.existing["flite"] == 1
+    recs = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["text"] for r in recs) == sorted(json.loads(x)["text"] for x in lines)
+    assert len(recs) == 2

@@ -1,6 +1,7 @@
 """Build the speaker-indexed corpus cache: `<dir>/manifest.jsonl` + `<dir>/<source>/<speaker>/<key>.wav`.
 
-Resumable: an item whose manifest line exists is skipped; each WAV is written
+Resumable: an item whose manifest line exists (with the same text) is skipped; an
+item whose transcript has changed since is rebuilt and its old line dropped. Each WAV is written
 atomically before its manifest line is appended, so a WAV without a line (the build
 was killed in between) is adopted on the next run instead of re-rendered. Work is
 spread over a process pool in chunks of one speaker's items; only this (the parent)
@@ -57,6 +58,7 @@ class Summary:
     new: Counter = field(default_factory=Counter)          # source -> utterances written
     existing: Counter = field(default_factory=Counter)     # source -> already in the manifest
     adopted: Counter = field(default_factory=Counter)      # source -> WAVs found without a line
+    stale: Counter = field(default_factory=Counter)        # source -> rebuilt, transcript changed
     speakers: Counter = field(default_factory=Counter)     # source -> speakers planned
     unavailable: dict[str, str] = field(default_factory=dict)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (source, audio, reason)
@@ -66,7 +68,8 @@ class Summary:
         lines = ["corpus build summary:"]
         for name in sorted(set(self.speakers) | set(self.new) | set(self.existing)):
             lines.append(f"  {name}: {self.speakers[name]} speakers, {self.new[name]} new, "
-                         f"{self.existing[name]} already built, {self.adopted[name]} recovered")
+                         f"{self.existing[name]} already built, {self.adopted[name]} recovered, "
+                         f"{self.stale[name]} rebuilt (transcript changed)")
         for name, why in self.unavailable.items():
             lines.append(f"  {name}: SKIPPED - {why}")
         if self.failures:
@@ -79,17 +82,32 @@ class Summary:
         return "\n".join(lines)
 
 
-def read_done(out_dir: Path) -> set[str]:
-    """Audio paths already in the manifest (a torn last line from a crash is ignored)."""
-    done: set[str] = set()
+def read_done(out_dir: Path) -> dict[str, str]:
+    """{audio path: text} of the manifest (a torn last line from a crash is ignored)."""
+    done: dict[str, str] = {}
     path = out_dir / MANIFEST
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                done.add(json.loads(line)["audio"])
+                rec = json.loads(line)
+                done[rec["audio"]] = rec["text"]
             except (ValueError, KeyError, TypeError):
                 continue
     return done
+
+
+def drop_stale(out_dir: Path, stale: set[str]) -> None:
+    """Rewrite the manifest without the lines of `stale` audio paths (their text changed)."""
+    path = out_dir / MANIFEST
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line)["audio"] in stale:
+                continue
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn line goes too
+        keep.append(line + "\n")
+    atomic_write_bytes(path, "".join(keep).encode("utf-8"))
 
 
 def _record(speaker: Speaker, item: Item, rel: str, seconds: float) -> dict:
@@ -214,12 +232,19 @@ def build(out_dir: Path, sources: str | None = None, max_speakers: int | None = 
 
     units: list[tuple[str, Speaker, list[Item]]] = []
     adopted: list[dict] = []
+    stale: set[str] = set()
     for speaker, items in todo_plan:
         pending = []
         for item in items:
             item.text = clean_transcript(item.text)
             rel = _rel(speaker, item)
-            if rel in done:
+            if rel in done and done[rel] != item.text:
+                # The transcript changed since this clip was built (a parser or text fix):
+                # rebuild the item rather than keep a wrong target.
+                stale.add(rel)
+                summary.stale[speaker.source] += 1
+                pending.append(item)
+            elif rel in done:
                 summary.existing[speaker.source] += 1
             elif (out_dir / rel).exists() and (rec := _adopt(out_dir, speaker, item)) is not None:
                 adopted.append(rec)
@@ -228,6 +253,8 @@ def build(out_dir: Path, sources: str | None = None, max_speakers: int | None = 
                 pending.append(item)
         units += [(str(out_dir), speaker, pending[i : i + CHUNK]) for i in range(0, len(pending), CHUNK)]
 
+    if stale:
+        drop_stale(out_dir, stale)
     with _Manifest(out_dir / MANIFEST) as manifest:
         for rec in adopted:
             manifest.append(rec)

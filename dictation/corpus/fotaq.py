@@ -15,7 +15,23 @@ segments by `*NN` animation codes (two digits or letters).
 
 A clip name is `KKIIIIWS`: talk key (2 decimal digits), sentence id (4 hex digits),
 who speaks (`J` Joe, `P` the other person) and segment number (1-based, hex). Joe's
-opening line is sentence 0 and is named `KKSSSSJ1`.
+opening line is sentence 0 and is named `KKSSSSJ1`. Segments are numbered by position,
+so a sentence that opens with a code (`*FLHey!`) has its first words in segment 2.
+
+Cutscenes (`.CUT`, same 20-byte header) hold objects that speak: u16 panel, i16 object
+count, i16 flags, u16 offsets of the game-state block, the sentences and the bank
+names; then per object 17 i16 fields (object number first, 0 = Joe; animation list
+fifth), a person list (i16 count + items) and, if the animation list is non-zero,
+10-word animation entries up to a -2. Sentences are byte-length strings, padded to an
+even offset when non-empty; sentence k belongs to object k (1-based; sentence 0 is not
+spoken). The bank-name block ends with the conversation's `.DOG` name and the object
+number of the person talked to. Clip names: the cutscene name padded with `_` to 5
+characters, the object number (2 digits) and the segment. Who a person object is comes
+from the game's object table (`QUEEN.JAS`: counts, then 16-byte objects whose first
+field is a name index) and its text list (`QUEEN2.JAS`, CRLF lines: object
+descriptions, object names, room names, 12 verbs, 40 Joe responses ...).
+Joe's look-at lines are clips `JOEnnnnS`: n <= 40 a Joe response, else object
+description n - 40.
 """
 
 from __future__ import annotations
@@ -123,8 +139,11 @@ def parse_dog(raw: bytes) -> Dialogue:
 
 
 def segments(sentence: str) -> list[str]:
-    """Spoken segments of a sentence (split on `*NN` animation codes), empty ones dropped."""
-    return [s.strip() for s in _CODE.split(sentence) if s.strip()]
+    """Segments of a sentence split on `*NN` animation codes, by position (may be empty)."""
+    parts = [p.strip() for p in _CODE.split(sentence)]
+    while parts and not parts[-1]:
+        parts.pop()
+    return parts
 
 
 def character_name(dog_name: str) -> str:
@@ -140,33 +159,159 @@ class Clip:
     size: int
 
 
+@dataclass
+class Cutscene:
+    objects: list[tuple[int, int]]   # (object number, animation list) per object
+    sentences: list[str]             # sentences[k] belongs to object k (1-based)
+    talk_file: str
+    talk_to: int
+
+
+def parse_cutscene(raw: bytes) -> Cutscene:
+    """A `.CUT`'s speaking objects and sentences; ValueError if the layout does not add up."""
+    data = raw[_HEADER:]
+    try:
+        _panel, count, _flags, state_off, sentence_off, bank_off = struct.unpack(">HhhHHH", data[:12])
+        pos, objects = 12, []
+        for _ in range(abs(count)):
+            rec = struct.unpack(">17h", data[pos : pos + 34])
+            pos += 34
+            (people,) = struct.unpack(">h", data[pos : pos + 2])
+            pos += 2 + 2 * people
+            if rec[4]:  # animation entries: a header word and 9 fields, up to a -2
+                while struct.unpack(">h", data[pos : pos + 2])[0] != -2:
+                    pos += 20
+                pos += 2
+            objects.append((rec[0], rec[4]))
+        if pos != state_off - 2:
+            raise ValueError("object block does not end where the game state starts")
+        sentences, pos = _strings(data, sentence_off, abs(count) + 1)
+        (banks,) = struct.unpack(">H", data[bank_off : bank_off + 2])
+        names, pos = _strings(data, bank_off + 2, banks + 1)
+        (talk_to,) = struct.unpack(">h", data[pos : pos + 2])
+    except (struct.error, IndexError) as exc:
+        raise ValueError(f"truncated cutscene: {exc}") from exc
+    return Cutscene(objects, sentences, names[-1], talk_to)
+
+
+def _strings(data: bytes, pos: int, count: int) -> tuple[list[str], int]:
+    out = []
+    for _ in range(count):
+        length = data[pos]
+        out.append(data[pos + 1 : pos + 1 + length].decode("latin-1"))
+        pos += 1 + length
+        if length and pos % 2:
+            pos += 1
+    return out, pos
+
+
+@dataclass
+class GameText:
+    lines: list[str]
+    object_names: dict[int, tuple[str, int]]   # object number -> (name, image) of people
+    descriptions: int
+    joe_responses: int             # index of the first Joe response in `lines`
+
+
+def read_game_text(archive: Path, index: dict[str, Entry]) -> GameText:
+    jas = read_entry(archive, index["QUEEN.JAS"])[_HEADER:]
+    lines = read_entry(archive, index["QUEEN2.JAS"]).decode("latin-1").split("\r\n")
+    rooms, names, objects, descriptions = struct.unpack(">4H", jas[:8])
+    people = {}
+    for i in range(1, objects + 1):
+        name, _x, _y, _desc, _entry, _room, _state, image = struct.unpack(">hHHHhHhh", jas[8 + 16 * (i - 1) : 24 + 16 * (i - 1)])
+        if name and image in (-3, -4):  # -3/-4: a person's (or a talking thing's) image
+            people[i] = (lines[descriptions + abs(name) - 1], image)
+    return GameText(lines, people, descriptions, descriptions + names + rooms + 12)
+
+
+def _speaker_for_object(number: int, talk_map: dict[int, str], text: GameText, characters: set[str]) -> str | None:
+    """The character an object number is: its `.DOG` character when known, else from its name."""
+    if number in talk_map:
+        return talk_map[number]
+    name, _image = text.object_names.get(number, ("", 0))
+    words = re.findall(r"[a-z]+", name.lower())
+    if not words:
+        return None
+    if words == ["joe", "king"]:
+        return "Joe"
+    for ch in sorted(characters, key=len, reverse=True):
+        if any(w.startswith(ch.lower()) for w in words):
+            return ch
+    # Other names are not trusted: some cutscenes make props "speak" (a note, a door)
+    # with someone else's voice, so unmatched objects are left out.
+    return None
+
+
 def clips(archive: Path) -> list[Clip]:
-    """Every speech clip whose transcript the dialogue files give, sorted by name."""
+    """Every speech clip whose transcript and speaker the game data give, sorted by name."""
     index = read_index(archive)
     by_key: dict[int, tuple[str, Dialogue]] = {}
     for name in sorted(index):
         if name.endswith(".DOG"):
             dlg = parse_dog(read_entry(archive, index[name]))
             by_key.setdefault(dlg.talk_key, (character_name(name), dlg))
-    out = []
+    texts: dict[str, tuple[str, str]] = {}  # clip name -> (character, text)
     for name in sorted(index):
         m = _CLIP.match(name)
-        if not m or int(m.group(1)) not in by_key:
+        if not m or int(m.group(1)) not in by_key or (m.group(2) == "SSSS" and m.group(3) != "J"):
             continue
         character, dlg = by_key[int(m.group(1))]
         sid = 0 if m.group(2) == "SSSS" else int(m.group(2), 16)
-        if m.group(2) == "SSSS" and m.group(3) != "J":
-            continue
         table = dlg.joe if m.group(3) == "J" else dlg.person
-        if sid not in table:
-            continue
-        segs = segments(table[sid])
-        seg = int(m.group(4), 16) - 1
-        if seg >= len(segs):
-            continue
-        text = clean_transcript(segs[seg])
-        if len(re.findall(r"[A-Za-z]", text)) < 2 or character in NOT_SPEECH:
+        if sid in table:
+            _add(texts, name, "Joe" if m.group(3) == "J" else character, table[sid], int(m.group(4), 16))
+    if "QUEEN.JAS" in index and "QUEEN2.JAS" in index:
+        _cutscene_and_joe_clips(archive, index, texts, {c for c, _ in by_key.values()})
+    out = []
+    for name in sorted(texts):
+        character, text = texts[name]
+        if character in NOT_SPEECH:
             continue
         e = index[name]
-        out.append(Clip(name, "Joe" if m.group(3) == "J" else character, text, e.offset, e.size))
+        out.append(Clip(name, character, text, e.offset, e.size))
     return out
+
+
+def _add(texts: dict[str, tuple[str, str]], clip: str, character: str, sentence: str, segment: int) -> None:
+    segs = segments(sentence)
+    if 1 <= segment <= len(segs):
+        # Stage directions such as "(sigh)" are not spoken words.
+        text = clean_transcript(re.sub(r"\([^)]*\)", " ", segs[segment - 1]))
+        if len(re.findall(r"[A-Za-z]", text)) >= 2:
+            texts.setdefault(clip, (character, text))
+
+
+def _cutscene_and_joe_clips(archive: Path, index: dict[str, Entry], texts: dict, characters: set[str]) -> None:
+    game = read_game_text(archive, index)
+    cuts = {}
+    for name in sorted(index):
+        if name.endswith(".CUT"):
+            try:
+                cuts[name[:-4]] = parse_cutscene(read_entry(archive, index[name]))
+            except ValueError:
+                continue  # a layout this parser does not know: its clips stay unmapped
+    talk_map: dict[int, str] = {}
+    for cut in cuts.values():
+        if cut.talk_file.lower().endswith(".dog") and cut.talk_to > 0:
+            talk_map.setdefault(cut.talk_to, character_name(cut.talk_file.upper()))
+    for base, cut in cuts.items():
+        for k, (number, anim) in enumerate(cut.objects, 1):
+            sentence = cut.sentences[k] if k < len(cut.sentences) else ""
+            if not sentence or sentence.startswith("#") or anim:  # "#": starts a dialogue
+                continue
+            who = "Joe" if number == 0 else _speaker_for_object(number, talk_map, game, characters) if number > 0 else None
+            if who is None:
+                continue
+            for seg in range(1, len(segments(sentence)) + 1):
+                clip = f"{base.ljust(5, '_')}{k:02d}{seg:X}.SB"
+                if clip in index:
+                    _add(texts, clip, who, sentence, seg)
+    for name in index:
+        m = re.match(r"^JOE(\d{4})(\d)\.SB$", name)
+        if not m:
+            continue
+        n = int(m.group(1))
+        line = game.joe_responses + n - 1 if n <= 40 else n - 40 - 1
+        if 0 <= line < len(game.lines):
+            _add(texts, name, "Joe", game.lines[line], int(m.group(2)))
