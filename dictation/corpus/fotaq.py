@@ -51,7 +51,7 @@ INSTALL_HINT = (
     "(or `apt-get download flight-of-the-amazon-queen && dpkg -x flight-of-the-amazon-queen_*.deb DIR` "
     "and set DICTATION_FOTAQ=DIR/usr/share/scummvm/flight-of-the-amazon-queen/queen.1c)"
 )
-_HEADER = 20  # "AmBk" bank header in front of every .DOG
+_HEADER = 20  # "AmBk" bank header in front of every .DOG, .CUT and .JAS
 # Characters whose lines are not language (the dog barks); dropped.
 NOT_SPEECH = {"Dog"}
 # Characters who mostly speak invented language: kept for training, never held out.
