@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module: surface it
+            # The module (or its package) has not landed yet; any other missing import is a bug.
+            if not (exc.name == name or name.startswith(f"{exc.name}.")):
                 raise
             continue  # that concept has not landed yet
         module.register(subparsers)

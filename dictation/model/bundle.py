@@ -22,6 +22,7 @@ from dictation.model.loader import backbone_dir, load_backbone
 from dictation.model.whisper import Whisper, WhisperConfig
 
 INNER_LR_PREFIX = "inner_lr/"
+INIT_PREFIX = "init/"
 
 
 @dataclass
@@ -67,6 +68,8 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True) -> Bundle
         with np.load(weights) as z:
             for key in z.files:
                 value = torch.from_numpy(z[key].astype(np.float32))
+                if key.startswith(INIT_PREFIX):
+                    continue  # non-meta-learned initial values, read by the evaluation baseline
                 if key.startswith(INNER_LR_PREFIX):
                     inner_lrs[key[len(INNER_LR_PREFIX):]] = value
                 elif key in params:

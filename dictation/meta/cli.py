@@ -1,0 +1,164 @@
+"""`dictation train` (meta-training) and `dictation evaluate` (held-out evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="meta-train the bundled model's adaptation parameters (MAML)")
+    p.add_argument("--corpus", type=Path, default=None, help="corpus dir (default: the cache's corpus)")
+    p.add_argument("--run-dir", type=Path, default=Path("runs/meta"), help="checkpoints and logs (resumable)")
+    p.add_argument("--out", type=Path, default=None, help="bundle dir to write (default: models/dictation-tiny-en)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--minutes", type=float, default=0.0, help="stop after this much wall-clock time")
+    p.add_argument("--tasks-per-step", type=int, default=2)
+    p.add_argument("--support", type=int, default=10)
+    p.add_argument("--query", type=int, default=6)
+    p.add_argument("--inner-steps", type=int, default=3)
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--version", default="0.2.0")
+    p.set_defaults(func=_train)
+
+    e = subparsers.add_parser("evaluate", help="WER of base, MAML-adapted and fine-tuned models")
+    e.add_argument("--enroll", type=Path, help="folder of NAME.wav + NAME.txt enrollment pairs")
+    e.add_argument("--test", type=Path, help="folder of NAME.wav + NAME.txt test pairs")
+    e.add_argument("--heldout", action="store_true", help="batch mode: every held-out speaker of the split file")
+    e.add_argument("--corpus", type=Path, default=None, help="corpus dir for --heldout")
+    e.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    e.add_argument("--n-enroll", type=int, default=10)
+    e.add_argument("--n-test", type=int, default=15)
+    e.add_argument("--max-speakers", type=int, default=0)
+    e.add_argument("--steps", type=int, default=None)
+    e.add_argument("--bundle", type=Path, default=None)
+    e.add_argument("--no-finetune", action="store_true")
+    e.add_argument("--reference", action="store_true", help="also score faster-whisper tiny.en (if installed)")
+    e.add_argument("--table", type=Path, default=None, help="write a markdown table (batch mode)")
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_evaluate)
+
+
+def _default_corpus() -> Path:
+    from dictation.corpus.common import default_corpus_dir
+
+    return default_corpus_dir()
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from dictation.meta.train import TrainConfig, train
+    from dictation.runtime import bundled_model_dir
+
+    torch.set_num_threads(args.threads)
+    cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
+                      query=args.query, inner_steps=args.inner_steps, eval_every=args.eval_every,
+                      max_minutes=args.minutes)
+    result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
+                   args.device, args.version)
+    print(json.dumps(result))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from dictation.meta.evaluate import evaluate_speaker, faster_whisper_wer, load_pairs
+    from dictation.model.bundle import load_bundle
+
+    torch.set_num_threads(args.threads)
+    bundle = load_bundle(args.bundle)
+    if not args.heldout:
+        if not (args.enroll and args.test):
+            print("evaluate needs --enroll DIR and --test DIR, or --heldout", file=sys.stderr)
+            return 2
+        enroll, test = load_pairs(args.enroll), load_pairs(args.test)
+        res = evaluate_speaker(enroll, test, args.steps, bundle, with_finetune=not args.no_finetune)
+        if args.reference:
+            res["whisper_tiny_wer"] = faster_whisper_wer(test)
+        _print(res, args.json)
+        return 0
+    from dictation.corpus.readers import read_manifest
+    from dictation.meta.train import load_audio_16k, speakers_by_split
+
+    utts = read_manifest(args.corpus or _default_corpus())
+    speakers = speakers_by_split(utts, args.n_enroll + args.n_test)[args.split]
+    names = sorted(speakers)[: args.max_speakers or None]
+    rows = []
+    for spk in names:
+        us = sorted(speakers[spk], key=lambda u: str(u.audio_path))
+        items = [(load_audio_16k(u.audio_path), u.text) for u in us[: args.n_enroll + args.n_test]]
+        res = evaluate_speaker(items[: args.n_enroll], items[args.n_enroll :], args.steps, bundle,
+                               with_finetune=not args.no_finetune)
+        res.update({"speaker": spk, "source": us[0].source})
+        if args.reference:
+            res["whisper_tiny_wer"] = faster_whisper_wer(items[args.n_enroll :])
+        res.pop("examples", None)
+        rows.append(res)
+        print(json.dumps(res) if args.json else _row_text(res), flush=True)
+    summary = _summary(rows)
+    if args.json:
+        print(json.dumps({"summary": summary}))
+    else:
+        print(json.dumps(summary, indent=2))
+    if args.table:
+        args.table.write_text(_table(rows, summary))
+    return 0
+
+
+def _row_text(r: dict) -> str:
+    parts = [f"{r.get('speaker', '')}", f"base {r['base_wer']:.1%}", f"adapted {r['adapted_wer']:.1%}"]
+    if "finetune_wer" in r:
+        parts.append(f"finetune {r['finetune_wer']:.1%}")
+    if r.get("whisper_tiny_wer") is not None:
+        parts.append(f"whisper-tiny {r['whisper_tiny_wer']:.1%}")
+    parts.append(f"adapt {r['adapt_seconds']:.1f}s")
+    return "  ".join(parts)
+
+
+def _summary(rows: list[dict]) -> dict:
+    import numpy as np
+
+    if not rows:
+        return {"speakers": 0}
+    keys = ["base_wer", "adapted_wer", "finetune_wer", "stock_unpadded_wer", "whisper_tiny_wer", "adapt_seconds"]
+    s = {"speakers": len(rows)}
+    for k in keys:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        if vals:
+            s["mean_" + k] = float(np.mean(vals))
+    if "mean_finetune_wer" in s:
+        gain_maml = s["mean_base_wer"] - s["mean_adapted_wer"]
+        gain_ft = s.get("mean_stock_unpadded_wer", s["mean_base_wer"]) - s["mean_finetune_wer"]
+        s["maml_gain"], s["finetune_gain"] = gain_maml, gain_ft
+    s["worse_than_base"] = [r["speaker"] for r in rows if r["adapted_wer"] > r["base_wer"] * 1.02 + 1e-9]
+    return s
+
+
+def _table(rows: list[dict], summary: dict) -> str:
+    head = "| speaker | source | base WER | fine-tune WER | MAML WER | Whisper tiny.en WER | adapt s |\n|---|---|---|---|---|---|---|\n"
+    fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
+    body = "".join(
+        f"| {r['speaker']} | {r['source']} | {fmt(r['base_wer'])} | {fmt(r.get('finetune_wer'))} | "
+        f"{fmt(r['adapted_wer'])} | {fmt(r.get('whisper_tiny_wer'))} | {r['adapt_seconds']:.1f} |\n"
+        for r in rows
+    )
+    mean = (f"| **mean** | | {fmt(summary.get('mean_base_wer'))} | {fmt(summary.get('mean_finetune_wer'))} | "
+            f"{fmt(summary.get('mean_adapted_wer'))} | {fmt(summary.get('mean_whisper_tiny_wer'))} | "
+            f"{summary.get('mean_adapt_seconds', 0):.1f} |\n")
+    return head + body + mean
+
+
+def _print(res: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(res))
+    else:
+        print(_row_text(res))
+        for ex in res.get("examples", []):
+            print(f"  ref:     {ex['ref']}\n  base:    {ex['base']}\n  adapted: {ex['adapted']}")

@@ -1,0 +1,141 @@
+"""Held-out evaluation: base vs MAML-adapted vs plain fine-tuning, per speaker.
+
+- base: the bundled model's initial values, no adaptation.
+- adapted: the bundle's Meta-SGD inner loop (meta-learned init and rates, fixed steps).
+- finetune: the same parameters, steps and data, started from the non-meta-learned
+  initial values (stock Whisper + zero LoRA update), optimised with Adam.
+Optionally faster-whisper tiny.en (stock, 30 s padded) as the external reference.
+All error rates use `dictation.text.normalize_for_wer`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dictation.decoding import DecodingRules, TextTokenizer
+from dictation.meta.inner import batch_loss, inner_loop, make_batch
+from dictation.model.bundle import Bundle, load_bundle
+from dictation.model.inference import transcribe
+from dictation.model.loader import backbone_dir
+from dictation.text import cer, wer
+
+FINETUNE_LR = 3e-3  # Adam; picked on meta-validation speakers (see MODEL_CARD.md)
+
+
+def _set_params(bundle: Bundle, values: dict[str, torch.Tensor]) -> None:
+    named = dict(bundle.model.named_parameters())
+    with torch.no_grad():
+        for n, v in values.items():
+            named[n].copy_(v)
+
+
+def _transcribe_all(bundle: Bundle, items, rules, tok) -> list[str]:
+    return [transcribe(bundle.model, a, rules, tok) for a, _ in items]
+
+
+def initial_values(bundle: Bundle) -> dict[str, torch.Tensor]:
+    """Non-meta-learned initial values: stored `init/` arrays, else zero LoRA-B and backbone LNs."""
+    from dictation.model.loader import load_backbone
+
+    stock = dict(load_backbone(bundle.model.cfg).named_parameters())
+    values = {}
+    stored = {}
+    weights = bundle.path / "weights.npz"
+    if weights.is_file():
+        with np.load(weights) as z:
+            stored = {k[5:]: torch.from_numpy(z[k]) for k in z.files if k.startswith("init/")}
+    named = dict(bundle.model.named_parameters())
+    for n in bundle.adapt_names:
+        if n in stored:
+            values[n] = stored[n]
+        elif "lora_b" in n:
+            values[n] = torch.zeros_like(named[n])
+        elif "lora_a" in n:
+            values[n] = named[n].detach().clone()  # untrained bundle: A is still its init
+        else:
+            values[n] = stock[n].detach().clone()
+    return values
+
+
+def evaluate_speaker(
+    enroll: list[tuple[np.ndarray, str]],
+    test: list[tuple[np.ndarray, str]],
+    steps: int | None = None,
+    bundle: Bundle | None = None,
+    finetune_lr: float = FINETUNE_LR,
+    with_finetune: bool = True,
+) -> dict:
+    """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`."""
+    torch.manual_seed(0)
+    bundle = bundle or load_bundle()
+    bdir = backbone_dir()
+    tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
+    model = bundle.model.eval()
+    names = bundle.adapt_names
+    named = dict(model.named_parameters())
+    meta_init = {n: named[n].detach().clone() for n in names}
+    steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
+    refs = [t for _, t in test]
+    out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps}
+
+    base_hyps = _transcribe_all(bundle, test, rules, tok)
+    out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
+
+    t0 = time.perf_counter()
+    batch = make_batch(model, tok, enroll)
+    params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
+    fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps)
+    out["adapt_seconds"] = time.perf_counter() - t0
+    _set_params(bundle, {n: v.detach() for n, v in fast.items()})
+    hyps = _transcribe_all(bundle, test, rules, tok)
+    out["adapted_wer"], out["adapted_cer"] = wer(refs, hyps), cer(refs, hyps)
+    out["adapt_losses"] = [round(x, 4) for x in losses]
+
+    if with_finetune:
+        init = initial_values(bundle)
+        params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
+        opt = torch.optim.Adam(params.values(), lr=finetune_lr)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = batch_loss(model, params, batch)
+            loss.backward()
+            opt.step()
+        out["finetune_seconds"] = time.perf_counter() - t0
+        _set_params(bundle, {n: v.detach() for n, v in params.items()})
+        ft_hyps = _transcribe_all(bundle, test, rules, tok)
+        out["finetune_wer"], out["finetune_cer"] = wer(refs, ft_hyps), cer(refs, ft_hyps)
+        # Base of the non-meta-learned init, to tell the meta-trained base apart from stock.
+        _set_params(bundle, init)
+        stock_hyps = _transcribe_all(bundle, test, rules, tok)
+        out["stock_unpadded_wer"] = wer(refs, stock_hyps)
+    _set_params(bundle, meta_init)
+    out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
+    return out
+
+
+def faster_whisper_wer(test: list[tuple[np.ndarray, str]]) -> float | None:
+    """WER of stock Whisper tiny.en via faster-whisper (padded, greedy), if installed."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        return None
+    fw = WhisperModel(str(backbone_dir()), device="cpu", compute_type="float32", cpu_threads=2)
+    hyps = []
+    for audio, _ in test:
+        segs, _ = fw.transcribe(audio, beam_size=1, without_timestamps=True, temperature=0,
+                                condition_on_previous_text=False, vad_filter=False)
+        hyps.append(" ".join(s.text.strip() for s in segs))
+    return wer([t for _, t in test], hyps)
+
+
+def load_pairs(directory: Path) -> list[tuple[np.ndarray, str]]:
+    """NAME.wav + NAME.txt pairs as (16 kHz audio, text), sorted by name."""
+    from dictation.corpus.readers import read_pairs_dir
+    from dictation.meta.train import load_audio_16k
+
+    return [(load_audio_16k(u.audio_path), u.text) for u in read_pairs_dir(Path(directory))]

@@ -1,0 +1,258 @@
+"""MAML (first-order Meta-SGD) meta-training of the bundle's adaptation parameters.
+
+A task is one speaker of the corpus: support = `--support` enrollment-like utterances,
+query = other utterances of the same speaker. Each task draws one augmentation chain
+(speed, pitch, VTLP, room, noise, band-limit, codec, gain), applied identically to all its
+utterances, so that a task is a consistent "voice + channel" that adaptation must fix.
+
+Outer loss per task: query loss after `inner_steps` Meta-SGD steps on the support set
+(learns the initial values and the per-tensor inner learning rates) plus `base_weight` x
+query loss of the unadapted initial values (keeps the model good before any enrollment,
+on short unpadded input). Resumable: a checkpoint (atomic) every `--checkpoint-every`
+steps; rerunning the same command continues. Multi-GPU: run under torchrun; each rank
+takes its own tasks and gradients are averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dictation.corpus.augment import Augmenter
+from dictation.corpus.readers import Utterance, read_manifest
+from dictation.corpus.splits import load_splits, split_of
+from dictation.decoding import TextTokenizer
+from dictation.meta.inner import batch_loss, inner_loop, make_batch
+from dictation.model.bundle import load_bundle, save_bundle
+from dictation.model.loader import backbone_dir
+
+MIN_SECONDS, MAX_SECONDS = 0.6, 12.0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 600
+    tasks_per_step: int = 2
+    support: int = 10
+    query: int = 6
+    inner_steps: int = 3
+    outer_lr: float = 1e-3
+    lr_lr: float = 3e-3
+    base_weight: float = 0.5
+    augment_prob: float = 0.7
+    real_speaker_weight: float = 3.0
+    checkpoint_every: int = 20
+    eval_every: int = 50
+    eval_tasks: int = 8
+    seed: int = 0
+    max_minutes: float = 0.0  # 0 = no wall-clock limit
+
+
+def load_audio_16k(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if sr != 16000:
+        from dictation.corpus.common import resample
+
+        audio = resample(audio, sr, 16000).astype(np.float32)
+    return audio
+
+
+def speakers_by_split(utts: list[Utterance], min_utts: int) -> dict[str, dict[str, list[Utterance]]]:
+    """{split: {speaker: utterances}} for speakers with enough usable utterances."""
+    splits = load_splits()
+    by: dict[str, dict[str, list[Utterance]]] = {"train": {}, "validation": {}, "test": {}}
+    for u in utts:
+        if u.duration is not None and not (MIN_SECONDS <= u.duration <= MAX_SECONDS):
+            continue
+        name = next((s for s, members in splits.items() if u.speaker in members), None) or split_of(u.speaker)
+        by.setdefault(name, {}).setdefault(u.speaker, []).append(u)
+    return {s: {k: v for k, v in d.items() if len(v) >= min_utts} for s, d in by.items()}
+
+
+class TaskSampler:
+    def __init__(self, speakers: dict[str, list[Utterance]], cfg: TrainConfig, rng: random.Random) -> None:
+        self.speakers = sorted(speakers)
+        self.utts = speakers
+        self.cfg = cfg
+        self.rng = rng
+        self.weights = [cfg.real_speaker_weight if speakers[s][0].source == "fotaq" else 1.0 for s in self.speakers]
+
+    def sample(self) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
+        spk = self.rng.choices(self.speakers, self.weights)[0]
+        chosen = self.rng.sample(self.utts[spk], self.cfg.support + self.cfg.query)
+        seed = self.rng.randrange(1 << 30)
+        augment = self.rng.random() < self.cfg.augment_prob
+        items = []
+        for u in chosen:
+            audio = load_audio_16k(u.audio_path)
+            if augment:  # same seed per utterance: one consistent voice/channel per task
+                audio = Augmenter(seed).apply(audio)
+            items.append((audio, u.text))
+        return spk, items[: self.cfg.support], items[self.cfg.support :]
+
+
+def _distributed() -> tuple[int, int]:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> dict:
+    """Mean query loss before and after adaptation on fixed validation tasks."""
+    before, after = [], []
+    for _, support, query in tasks:
+        s = make_batch(model, tokenizer, support, dev)
+        q = make_batch(model, tokenizer, query, dev)
+        p0 = {n: v.detach().requires_grad_(True) for n, v in params.items()}
+        fast, _ = inner_loop(model, p0, {n: v.detach() for n, v in lrs.items()}, s, inner_steps)
+        with torch.no_grad():
+            before.append(float(batch_loss(model, p0, q)))
+            after.append(float(batch_loss(model, {n: v.detach() for n, v in fast.items()}, q)))
+    return {"val_loss_base": float(np.mean(before)), "val_loss_adapted": float(np.mean(after))}
+
+
+def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, device: str = "auto",
+          version: str = "0.2.0") -> dict:
+    rank, world = _distributed()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}" if device == "cuda" else "cpu")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(cfg.seed * 1000 + rank)
+    torch.manual_seed(cfg.seed)
+
+    bundle = load_bundle()
+    model = bundle.model.to(dev)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = bundle.adapt_names
+    named = dict(model.named_parameters())
+    init_values = {n: named[n].detach().cpu().clone() for n in names}
+    params = {n: torch.nn.Parameter(named[n].detach().clone()) for n in names}
+    lrs = {n: torch.nn.Parameter(bundle.inner_lrs[n].clone().to(dev)) for n in names}
+    opt = torch.optim.Adam([{"params": list(params.values()), "lr": cfg.outer_lr},
+                            {"params": list(lrs.values()), "lr": cfg.lr_lr}])
+    tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
+
+    ckpt_path = run_dir / "checkpoint.pt"
+    start, best, history = 0, math.inf, []
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        with torch.no_grad():
+            for n in names:
+                params[n].copy_(ckpt["params"][n])
+                lrs[n].copy_(ckpt["lrs"][n])
+        opt.load_state_dict(ckpt["opt"])
+        start, best = ckpt["step"], ckpt["best"]
+        init_values = ckpt.get("init_values", init_values)
+        rng.setstate(ckpt["rng"])
+        print(f"resumed from step {start}", flush=True)
+
+    utts = read_manifest(corpus)
+    by_split = speakers_by_split(utts, cfg.support + cfg.query)
+    train_spk, val_spk = by_split["train"], by_split["validation"]
+    if not train_spk:
+        raise SystemExit(f"no training speakers with >= {cfg.support + cfg.query} usable utterances in {corpus}")
+    sampler = TaskSampler(train_spk, cfg, rng)
+    val_rng = random.Random(12345)
+    val_tasks = [TaskSampler(val_spk, cfg, val_rng).sample() for _ in range(cfg.eval_tasks)] if val_spk else []
+    print(f"train speakers {len(train_spk)}, validation speakers {len(val_spk)}; "
+          f"{sum(p.numel() for p in params.values())} adaptation parameters on {dev}", flush=True)
+
+    log = open(run_dir / "train_log.jsonl", "a")
+    t_start = time.time()
+
+    def save_checkpoint(step: int) -> None:
+        tmp = run_dir / "checkpoint.tmp"
+        torch.save({"params": {n: p.detach().cpu() for n, p in params.items()},
+                    "lrs": {n: p.detach().cpu() for n, p in lrs.items()}, "opt": opt.state_dict(),
+                    "step": step, "best": best, "rng": rng.getstate(), "config": asdict(cfg),
+                    "init_values": init_values}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    def export_bundle(step: int, metrics: dict) -> None:
+        with torch.no_grad():
+            for n in names:
+                named[n].copy_(params[n])
+        model.to("cpu")
+        info = dict(bundle.info)
+        info.update({"version": version, "trained": True, "inner_steps": cfg.inner_steps,
+                     "description": "Whisper tiny.en + meta-learned LoRA/LayerNorm adaptation parameters "
+                                    "and per-tensor inner learning rates (first-order Meta-SGD)",
+                     "training": {"step": step, "config": asdict(cfg), "corpus": str(corpus), **metrics}})
+        save_bundle(model, {n: v.detach().cpu() for n, v in lrs.items()}, out_bundle, info, names)
+        # Keep the non-meta-learned initial values: the plain fine-tuning baseline starts there.
+        with np.load(out_bundle / "weights.npz") as z:
+            arrays = dict(z)
+        arrays.update({"init/" + n: v.numpy() for n, v in init_values.items()})
+        np.savez_compressed(out_bundle / "weights.tmp.npz", **arrays)
+        os.replace(out_bundle / "weights.tmp.npz", out_bundle / "weights.npz")
+        model.to(dev)
+
+    step = start
+    for step in range(start + 1, cfg.steps + 1):
+        t0 = time.time()
+        opt.zero_grad()
+        q_losses, b_losses = [], []
+        for _ in range(cfg.tasks_per_step):
+            _, support, query = sampler.sample()
+            s = make_batch(model, tokenizer, support, dev)
+            q = make_batch(model, tokenizer, query, dev)
+            fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps)
+            lq = batch_loss(model, fast, q)
+            lb = batch_loss(model, params, q)
+            ((lq + cfg.base_weight * lb) / cfg.tasks_per_step).backward()
+            q_losses.append(float(lq.detach()))
+            b_losses.append(float(lb.detach()))
+        if world > 1:
+            import torch.distributed as dist
+
+            for p in list(params.values()) + list(lrs.values()):
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+        torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for v in lrs.values():
+                v.clamp_(min=0.0)
+        rec = {"step": step, "query_loss_adapted": float(np.mean(q_losses)),
+               "query_loss_base": float(np.mean(b_losses)), "seconds": round(time.time() - t0, 2),
+               "lr_mean": float(np.mean([float(v.detach()) for v in lrs.values()]))}
+        if rank == 0 and val_tasks and step % cfg.eval_every == 0:
+            rec.update(evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps))
+            score = rec["val_loss_adapted"] + cfg.base_weight * rec["val_loss_base"]
+            if score < best:
+                best = score
+                rec["best"] = True
+                export_bundle(step, {k: v for k, v in rec.items() if k.startswith("val_")})
+        if rank == 0:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+            history.append(rec)
+            if step % cfg.checkpoint_every == 0:
+                save_checkpoint(step)
+        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+            print(f"time limit reached at step {step}", flush=True)
+            break
+    if rank == 0:
+        save_checkpoint(step)
+        if not val_tasks:
+            export_bundle(step, {})
+    return {"step": step, "best": best}
