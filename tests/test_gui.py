@@ -305,6 +305,7 @@ def test_enrollment_rejects_bad_takes_saves_good_ones_and_survives_closing(
     wait_wizard_idle(qtbot, window)
     assert "did not sound like the sentence" in wizard.status.text()
     assert window.profile.takes() == []
+    assert wizard.keep_button.isVisible()  # the user may overrule the transcript check
 
     # The right sentence: accepted and saved at once.
     source.clips.append(speech(first.text))
@@ -345,6 +346,27 @@ def test_enrollment_rejects_bad_takes_saves_good_ones_and_survives_closing(
     again.show_page(0)
     assert first.id not in {p.id for p in again.wizard.session}
     assert third.id not in {p.id for p in again.wizard.session}
+
+
+def test_misread_take_can_be_kept_on_the_users_word(make_window, source, qtbot):
+    window = make_window(audio_source=source)
+    create_profile(qtbot, window)
+    wizard = window.wizard
+    source.clips.append(speech("She poured a cup of strong coffee and read the morning news."))
+    push_to_talk(qtbot, window, wizard)
+    wait_wizard_idle(qtbot, window)
+    assert wizard.keep_button.isVisible() and not wizard.next_button.isEnabled()
+    wizard.keep_button.click()
+    takes = window.profile.takes()
+    assert len(takes) == 1 and takes[0].quality["kept_by_user"] is True
+    assert takes[0].prompt_id == wizard.current_prompt().id
+    assert wizard.next_button.isEnabled() and not wizard.keep_button.isVisible()
+    # Signal problems cannot be overruled: a silent take offers no "keep".
+    wizard.next_button.click()
+    source.clips.append(np.zeros(16000 * 3, np.float32))
+    push_to_talk(qtbot, window, wizard)
+    wait_wizard_idle(qtbot, window)
+    assert not wizard.keep_button.isVisible()
 
 
 def test_wizard_session_end_offers_adaptation(make_window, source, qtbot):
@@ -432,6 +454,23 @@ def test_spoken_commands_setting(make_window, source, qtbot):
     qtbot.waitUntil(lambda: "thank" in view.text.toPlainText().lower(), timeout=WAIT_MS)
     assert "\n" in view.text.toPlainText()
     assert "new line" not in view.text.toPlainText().lower()
+
+
+def test_unplugged_microphone_keeps_what_was_said(make_window, source, qtbot):
+    from dictation.audio import DeviceLostError
+
+    clip = speech("Where did you put the spare keys?")
+
+    class Unplugged(ScriptedSource):
+        def stop_take(self):
+            raise DeviceLostError("Lost the microphone: device unplugged.", clip)
+
+    window = open_with_profile(make_window, Unplugged())
+    view = window.dictation_view
+    window.recorder.source.clips.append(clip)
+    push_to_talk(qtbot, window, view.talk_button)
+    assert "Lost the microphone" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: "keys" in view.text.toPlainText().lower(), timeout=WAIT_MS)
 
 
 def test_silent_dictation_adds_nothing(make_window, source, qtbot):

@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         self.recorder.level_changed.connect(self.dictation_view.meter.set_level)
         self.recorder.recording_changed.connect(self.dictation_view.set_recording)
         self.recorder.take_ready.connect(self._take_ready)
-        self.recorder.error.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.recorder.error.connect(self._recording_error)
         self.first_run.create_requested.connect(self.create_profile)
         self.first_run.microphone_changed.connect(self._open_microphone)
         self.nav.currentRowChanged.connect(self.show_page)
@@ -222,6 +222,9 @@ class MainWindow(QMainWindow):
                                 f"The profile \u201c{name}\u201d could not be opened: {exc}")
             self.show_first_run()
             return False
+        if self.runner is not None and self.runner.is_running() and \
+                (self.profile is None or self.profile.name != profile.name):
+            self.runner.cancel()  # it belongs to the profile being closed
         self.profile = profile
         self.settings = settings
         _write_state({**_read_state(), "last_profile": profile.name})
@@ -332,6 +335,9 @@ class MainWindow(QMainWindow):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
         """Space held anywhere in this window (outside text fields) is push-to-talk."""
         etype = event.type()
+        if etype == QEvent.Type.WindowDeactivate and obj is self and self.recorder.is_recording():
+            # The key release will go to another window: end the take now.
+            self.push_to_talk_released()
         if etype in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(obj, QWidget):
             if event.key() == Qt.Key.Key_Space and obj.window() is self and not (
                 QApplication.activeModalWidget()
@@ -360,6 +366,11 @@ class MainWindow(QMainWindow):
             self.wizard.release()
         else:
             self.recorder.end()
+
+    def _recording_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+        if self.pages.currentIndex() == PAGE_DICTATE:
+            self.dictation_view.show_status(message, "bad")
 
     def _take_ready(self, audio: np.ndarray) -> None:
         if self.root.currentIndex() != 1:

@@ -99,7 +99,13 @@ class Recorder(QObject):
         except Exception as exc:
             self.recording_changed.emit(False)
             self.error.emit(f"Recording failed: {exc}")
-            return None
+            # A lost device hands over what it captured (DeviceLostError.captured): keep it.
+            captured = getattr(exc, "captured", None)
+            if captured is None or np.asarray(captured).size == 0:
+                return None
+            audio = np.asarray(captured, dtype=np.float32).reshape(-1)
+            self.take_ready.emit(audio)
+            return audio
         self.recording_changed.emit(False)
         self.take_ready.emit(audio)
         return audio

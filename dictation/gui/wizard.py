@@ -74,6 +74,10 @@ class EnrollmentWizard(QWidget):
         self.record_button.setObjectName("talk")
         self.play_button = QPushButton("Play back")
         self.skip_button = QPushButton("Skip")
+        # The base model misreads strong accents: the people adaptation helps most. When
+        # only the transcript disagrees (the signal is fine), the user may overrule it.
+        self.keep_button = QPushButton("I read it correctly: keep it")
+        self.keep_button.hide()
         self.next_button = QPushButton("Next \u2192")
         self.next_button.setObjectName("primary")
 
@@ -84,6 +88,7 @@ class EnrollmentWizard(QWidget):
         buttons.addWidget(self.record_button)
         buttons.addWidget(self.play_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.keep_button)
         buttons.addWidget(self.skip_button)
         buttons.addWidget(self.next_button)
 
@@ -129,6 +134,7 @@ class EnrollmentWizard(QWidget):
         self.record_button.released.connect(self.release)
         self.play_button.clicked.connect(self.play)
         self.skip_button.clicked.connect(self.next_prompt)
+        self.keep_button.clicked.connect(self.keep_anyway)
         self.next_button.clicked.connect(self.next_prompt)
         self.more_button.clicked.connect(self.start_session)
         self.adapt_button.clicked.connect(self.adapt_requested)
@@ -219,6 +225,8 @@ class EnrollmentWizard(QWidget):
         accepted = self.last_check is not None and self.last_check.ok
         self.next_button.setEnabled(accepted and not busy)
         self.skip_button.setEnabled(not busy)
+        misread = self.last_check is not None and self.last_check.problem == "misread"
+        self.keep_button.setVisible(misread and not busy)
 
     # -- push-to-talk (Space is routed here by the main window) --------------------------
 
@@ -275,6 +283,22 @@ class EnrollmentWizard(QWidget):
                       "good")
         else:
             set_state(self.status, f"{result.reason} Please record it again, or skip it.", "bad")
+        self._update_buttons()
+
+    def keep_anyway(self) -> None:
+        """Save a take the misread check rejected, on the user's word."""
+        prompt, check = self.current_prompt(), self.last_check
+        if prompt is None or check is None or check.problem != "misread" or self.last_audio is None:
+            return
+        quality = {**check.quality, "kept_by_user": True}
+        accepted = TakeCheck(None, "Kept at your request.", quality)
+        try:
+            self._save(prompt, self.last_audio, accepted)
+        except Exception as exc:
+            set_state(self.status, f"The take could not be saved: {exc}", "bad")
+            return
+        self.last_check = accepted
+        set_state(self.status, "\u2713 Kept, saved. Press Next for the next sentence.", "good")
         self._update_buttons()
 
     def _check_failed(self, message: str) -> None:
