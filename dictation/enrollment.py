@@ -7,6 +7,7 @@ is plain numpy plus (optionally) the onnxruntime `Transcriber` for the misread t
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +17,19 @@ import numpy as np
 from dictation import audio as audio_mod
 from dictation.text import cer, normalize_for_wer
 
-PROMPTS_FILE = Path(__file__).resolve().parent.parent / "assets" / "prompts" / "prompts.json"
+_PROMPTS_RELATIVE = Path("assets") / "prompts" / "prompts.json"
+
+
+def prompts_file() -> Path:
+    """Where the committed prompt set lives: a checkout's `assets/`, or a frozen app's."""
+    here = Path(__file__).resolve().parent
+    roots = [here.parent, here]
+    if getattr(sys, "frozen", False):
+        roots.insert(0, Path(getattr(sys, "_MEIPASS", here)))
+    for root in roots:
+        if (root / _PROMPTS_RELATIVE).is_file():
+            return root / _PROMPTS_RELATIVE
+    return roots[-2] / _PROMPTS_RELATIVE  # not found: load_prompts names the checkout path
 
 # Thresholds. Silence and clipping use `dictation.audio.analyze`'s own definitions (its
 # loudest 30 ms frame under -50 dBFS; over 0.1 % of samples at full scale). Speech read at
@@ -42,7 +55,7 @@ class Prompt:
 
 def load_prompts(path: Path | None = None) -> list[Prompt]:
     """The enrollment prompts in reading order (EnrollmentError if the file is bad)."""
-    path = Path(path) if path is not None else PROMPTS_FILE
+    path = Path(path) if path is not None else prompts_file()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

@@ -33,8 +33,8 @@ def start_xvfb() -> subprocess.Popen | None:
         sys.exit("No DISPLAY and no Xvfb (apt-get install xvfb xauth libxcb-cursor0 ...)")
     for number in range(90, 120):
         if not Path(f"/tmp/.X{number}-lock").exists():
-            proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            command = ["Xvfb", f":{number}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"]
+            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             os.environ["DISPLAY"] = f":{number}"
             deadline = time.monotonic() + 10
             while not Path(f"/tmp/.X11-unix/X{number}").exists():

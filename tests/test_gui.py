@@ -43,7 +43,8 @@ def speech(text: str) -> np.ndarray:
         if os.environ.get("DICTATION_REQUIRE_AUDIO") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"gui-speech-{os.getpid()}-{len(_speech_cache)}.wav"
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    out = tmp / f"gui-speech-{os.getpid()}-{len(_speech_cache)}.wav"
     subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(out)], check=True)
     audio, rate = sf.read(out, dtype="float32")
     out.unlink()
@@ -241,7 +242,9 @@ def test_empty_profile_name_is_refused(make_window, source, qtbot):
     assert list_profiles() == []
 
 
-def test_no_microphone_gives_a_clear_message_and_files_still_transcribe(make_window, qtbot, tmp_path):
+def test_no_microphone_gives_a_clear_message_and_files_still_transcribe(
+    make_window, qtbot, tmp_path
+):
     from dictation.gui.services import Services
 
     window = make_window(services=Services(list_microphones=lambda: []))
@@ -605,7 +608,9 @@ def adapt_ready_window(make_window, source, takes: int = 4):
     return window
 
 
-def test_adaptation_progress_result_chart_and_new_model_in_use(make_window, source, qtbot, monkeypatch):
+def test_adaptation_progress_result_chart_and_new_model_in_use(
+    make_window, source, qtbot, monkeypatch
+):
     use_target(monkeypatch, "copy_base_adapt")
     window = adapt_ready_window(make_window, source)
     view = window.adapt_view

@@ -111,11 +111,12 @@ class AdaptRunner(QObject):
         """Handle one message; True when the job is over."""
         kind = message.get("type")
         if kind == "progress":
+            eta = message.get("eta_seconds")  # None until the first step is timed
             self.progress.emit(
                 int(message.get("step", 0)),
                 int(message.get("total", 0)),
                 float(message.get("loss", float("nan"))),
-                float(message.get("eta_seconds", -1.0) if message.get("eta_seconds") is not None else -1.0),
+                float(eta) if eta is not None else -1.0,
             )
             return False
         if kind == "status":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
@@ -52,7 +51,8 @@ class DictationView(QWidget):
         self.auto_copy = QCheckBox("Copy to clipboard automatically")
 
         self.correction_edit = QLineEdit()
-        self.correction_edit.setPlaceholderText("Your last dictation appears here; fix any mistakes")
+        self.correction_edit.setPlaceholderText(
+            "Your last dictation appears here; fix any mistakes")
         self.correct_button = QPushButton("Mark as correct")
         self.correct_button.setToolTip(
             "Saves this recording with the corrected text; it is used the next time you adapt.")

@@ -338,28 +338,28 @@ class MainWindow(QMainWindow):
         if etype == QEvent.Type.WindowDeactivate and obj is self and self.recorder.is_recording():
             # The key release will go to another window: end the take now.
             self.push_to_talk_released()
-        if etype in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(obj, QWidget):
-            if event.key() == Qt.Key.Key_Space and obj.window() is self and not (
-                QApplication.activeModalWidget()
-            ):
-                target = self._ptt_target()
-                if target is not None or self.recorder.is_recording():
-                    if event.isAutoRepeat():
-                        return True
-                    if etype == QEvent.Type.KeyPress:
-                        self.push_to_talk_pressed()
-                    else:
-                        self.push_to_talk_released()
-                    return True
+        is_space = (
+            etype in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            and isinstance(obj, QWidget)
+            and event.key() == Qt.Key.Key_Space
+            and obj.window() is self
+            and QApplication.activeModalWidget() is None
+        )
+        if is_space and (self._ptt_target() is not None or self.recorder.is_recording()):
+            if not event.isAutoRepeat():  # holding the key repeats it: only the first counts
+                if etype == QEvent.Type.KeyPress:
+                    self.push_to_talk_pressed()
+                else:
+                    self.push_to_talk_released()
+            return True
         return super().eventFilter(obj, event)
 
     def push_to_talk_pressed(self) -> None:
         target = self._ptt_target()
         if target is self.wizard:
             self.wizard.press()
-        elif target is self.dictation_view:
-            if not self.recorder.begin():
-                self.dictation_view.show_status(self.mic_error or "No microphone.", "bad")
+        elif target is self.dictation_view and not self.recorder.begin():
+            self.dictation_view.show_status(self.mic_error or "No microphone.", "bad")
 
     def push_to_talk_released(self) -> None:
         if self.pages.currentIndex() == PAGE_ENROLL:
@@ -651,8 +651,9 @@ class MainWindow(QMainWindow):
             meta = self.profile.metadata
             model = f"adapted model {meta.get('model_version', '')}".strip()
         try:
-            from dictation.runtime import bundled_model_dir
             import json
+
+            from dictation.runtime import bundled_model_dir
 
             base = json.loads((bundled_model_dir() / "bundle.json").read_text()).get("version", "?")
         except Exception:
