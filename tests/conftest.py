@@ -129,3 +129,34 @@ def virtual_mic(_virtual_mic_available: None) -> VirtualMic:
     mic = VirtualMic()
     yield mic
     mic.stop_all()
+
+
+@pytest.fixture(scope="session")
+def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the whole run (same path the GUI and enrollment suites use),
+    so the base ONNX model is exported once per test session."""
+    cache = tmp_path_factory.getbasetemp() / "gui-model-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def base_model(shared_model_cache: Path) -> Path:
+    """Directory of the real bundled model exported to ONNX (built on first use)."""
+    from dictation.runtime import base_model_dir
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DICTATION_CACHE", str(shared_model_cache))
+        return base_model_dir()
+
+
+def tts_wav(text: str, path: Path, engine: str = "espeak", voice: str | None = None) -> Path:
+    """Speak `text` into a WAV with espeak-ng or flite (Debian packages CI installs)."""
+    if engine == "espeak":
+        cmd = ["espeak-ng", "-v", voice or "en-us", "-w", str(path), text]
+    else:
+        cmd = ["flite", "-voice", voice or "slt", "-t", text, "-o", str(path)]
+    if shutil.which(cmd[0]) is None:
+        pytest.skip(f"{cmd[0]} is not installed")
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path

@@ -60,6 +60,8 @@ def read_ct2_model(path: Path) -> tuple[str, dict[str, np.ndarray]]:
             alias, pos = _read_string(buf, pos)
             target, pos = _read_string(buf, pos)
             variables[alias] = variables[target]
-    except struct.error as exc:
+    except CT2FormatError:
+        raise
+    except (struct.error, ValueError) as exc:
         raise CT2FormatError(f"{path}: truncated or corrupt CTranslate2 model ({exc})") from exc
     return spec, variables

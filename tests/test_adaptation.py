@@ -1,0 +1,94 @@
+"""The Meta-SGD inner loop and the user-facing adapt() on the real bundled model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tts_wav
+from dictation.decoding import TextTokenizer
+from dictation.meta.adaptation import AdaptationCancelled, AdaptationError, adapt, resolve_device
+from dictation.meta.inner import _upper_logits, batch_loss, make_batch
+from dictation.model.bundle import load_bundle
+from dictation.model.loader import backbone_dir
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call Stella and ask her to bring these things.",
+    "We will meet at the station at half past nine.",
+]
+
+
+@pytest.fixture(scope="module")
+def takes(tmp_path_factory):
+    from dictation.audio import load_audio
+
+    d = tmp_path_factory.mktemp("takes")
+    return [(load_audio(tts_wav(t, d / f"{i}.wav", "espeak", "en-gb-scotland")), t) for i, t in enumerate(TEXTS)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return TextTokenizer(backbone_dir() / "tokenizer.json")
+
+
+def test_padded_batch_equals_each_utterance_alone(takes, tokenizer):
+    torch.set_num_threads(1)
+    model = load_bundle().model
+    with torch.no_grad():
+        together = _upper_logits(model, make_batch(model, tokenizer, takes))
+        for i, take in enumerate(takes):
+            alone = _upper_logits(model, make_batch(model, tokenizer, [take]))
+            n = alone.shape[1]
+            assert torch.allclose(together[i, :n], alone[0], atol=1e-3), f"utterance {i} differs when batched"
+
+
+def test_adaptation_lowers_the_loss_on_the_takes_and_changes_only_adaptation_parameters(takes, tokenizer):
+    torch.set_num_threads(1)
+    bundle = load_bundle()
+    before = {n: p.detach().clone() for n, p in bundle.model.named_parameters()}
+    with torch.no_grad():
+        loss0 = float(batch_loss(bundle.model, None, make_batch(bundle.model, tokenizer, takes)))
+    progress = []
+    adapted = adapt(takes, steps=3, device="cpu", progress=lambda *a: progress.append(a), bundle=bundle)
+    with torch.no_grad():
+        loss1 = float(batch_loss(adapted.model, None, make_batch(adapted.model, tokenizer, takes)))
+    assert loss1 < loss0 * 0.9
+    assert [p[:2] for p in progress] == [(1, 3), (2, 3), (3, 3)]
+    changed = {n for n, p in adapted.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= set(bundle.adapt_names)
+
+
+def test_cancel_stops_before_the_next_step(takes):
+    calls = []
+
+    def cancel_after_one() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(AdaptationCancelled):
+        adapt(takes, steps=5, device="cpu", should_cancel=cancel_after_one)
+    assert len(calls) == 2
+
+
+def test_no_takes_is_a_clear_error():
+    with pytest.raises(AdaptationError, match="no enrollment takes"):
+        adapt([], steps=1, device="cpu")
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(AdaptationError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(AdaptationError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+def test_adaptation_runs_on_cuda(takes):
+    adapted = adapt(takes, steps=2, device="cuda")
+    assert adapted.device.startswith("cuda") and len(adapted.losses) == 2
+    assert isinstance(adapted.transcribe_torch(takes[0][0]), str)

@@ -1,0 +1,96 @@
+"""Meta-training (resumable) and the evaluation command, on a tiny corpus made here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import tts_wav
+
+SENTENCES = [
+    "Open the window before the meeting starts.", "My sister lives in Paris with two cats.",
+    "The train leaves at seven in the morning.", "Could you send me the invoice today?",
+    "We planted tomatoes and beans in the garden.", "The printer on the third floor is broken.",
+    "Please remind Tom about the dentist on Monday.", "It rained all night and the river rose.",
+    "She bought a new laptop for her studies.", "Turn left at the bakery and walk straight on.",
+    "The museum opens at ten on Sundays.", "I forgot my umbrella at the office.",
+    "Our flight was delayed by forty minutes.", "He plays the guitar in a small band.",
+    "The soup needs a little more salt.", "Let us review the budget next week.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    from dictation.corpus.splits import split_of
+
+    root = tmp_path_factory.mktemp("corpus")
+    names = [n for n in (f"unit-speaker-{i}" for i in range(40)) if split_of(n) == "train"][:2]
+    lines = []
+    for spk, voice in zip(names, ["en-us", "en-gb-scotland"]):
+        (root / spk).mkdir()
+        for i, text in enumerate(SENTENCES):
+            wav = tts_wav(text, root / spk / f"{i:02d}.wav", "espeak", voice)
+            lines.append(json.dumps({"audio": f"{spk}/{i:02d}.wav", "text": text, "speaker": spk,
+                                     "source": "espeak", "licence": "GPL-3.0 (espeak-ng)", "duration": 2.5}))
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _train(cli, corpus, run_dir, out, steps):
+    return subprocess.run(
+        cli + ["train", "--corpus", str(corpus), "--run-dir", str(run_dir), "--out", str(out),
+               "--steps", str(steps), "--tasks-per-step", "1", "--inner-steps", "1", "--threads", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_training_checkpoints_resumes_and_writes_a_loadable_bundle(dictation_cli, tiny_corpus, tmp_path):
+    from dictation.model.bundle import load_bundle
+
+    run_dir, out = tmp_path / "run", tmp_path / "bundle"
+    first = _train(dictation_cli, tiny_corpus, run_dir, out, 1)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (run_dir / "checkpoint.pt").is_file()
+    second = _train(dictation_cli, tiny_corpus, run_dir, out, 2)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed from step 1" in second.stdout
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert all(np.isfinite(r["query_loss_adapted"]) for r in log)
+
+    bundle = load_bundle(out)
+    assert bundle.info["trained"] is True and bundle.info["inner_steps"] == 1
+    assert set(bundle.inner_lrs) == set(bundle.adapt_names)
+    with np.load(out / "weights.npz") as z:  # the fine-tuning baseline's starting point is kept
+        assert {k for k in z.files if k.startswith("init/")} == {"init/" + n for n in bundle.adapt_names}
+
+
+def test_missing_corpus_is_reported(dictation_cli, tmp_path):
+    result = _train(dictation_cli, tmp_path / "nowhere", tmp_path / "run", tmp_path / "b", 1)
+    assert result.returncode != 0
+    assert "manifest.jsonl" in result.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, tmp_path):
+    spk = sorted(p for p in tiny_corpus.iterdir() if p.is_dir())[0]
+    enroll, test = tmp_path / "enroll", tmp_path / "test"
+    for d, idx in ((enroll, range(0, 4)), (test, range(4, 6))):
+        d.mkdir()
+        for i in idx:
+            (d / f"{i:02d}.wav").write_bytes((spk / f"{i:02d}.wav").read_bytes())
+            (d / f"{i:02d}.txt").write_text(SENTENCES[i])
+    out = subprocess.run(dictation_cli + ["evaluate", "--enroll", str(enroll), "--test", str(test),
+                                          "--steps", "2", "--json", "--threads", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("base_wer", "adapted_wer", "finetune_wer", "adapt_seconds", "n_enroll", "n_test"):
+        assert key in res
+    assert (res["n_enroll"], res["n_test"]) == (4, 2)
+    assert 0.0 <= res["base_wer"] <= 1.0 and res["adapt_seconds"] > 0
+    assert len(res["adapt_losses"]) == 2 and res["adapt_losses"][1] < res["adapt_losses"][0]
