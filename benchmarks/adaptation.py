@@ -1,0 +1,58 @@
+"""Adaptation time for 10 enrollment phrases: CPU, and CUDA when present.
+
+`python benchmarks/adaptation.py [--threads T] [--steps N] [--repeats R]`
+
+Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
+inner steps included) on 10 flite TTS phrases, then the ONNX export of the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SENTENCES, speech_clip  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=None, help="default: the bundle's inner steps")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import torch
+
+    from dictation.meta.adaptation import adapt
+    from dictation.model.bundle import load_bundle
+
+    torch.set_num_threads(args.threads)
+    takes = []
+    for i in range(10):
+        audio, _ = speech_clip(3.0 + (i % 3), voice=["slt", "awb", "rms"][i % 3])
+        takes.append((audio, " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i, i + 1))))
+    audio_s = sum(len(a) for a, _ in takes) / 16000
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        times = []
+        for _ in range(args.repeats):
+            bundle = load_bundle()
+            t = time.perf_counter()
+            adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle)
+            times.append(time.perf_counter() - t)
+        print(f"{device}: 10 phrases ({audio_s:.1f} s audio), {adapted.steps} steps, {args.threads} threads: "
+              f"median {statistics.median(times):.2f} s (runs: {', '.join(f'{x:.2f}' for x in times)})")
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        adapted.export(Path(d) / "model")
+    print(f"ONNX export + parity check of the adapted model: {time.perf_counter() - t:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
