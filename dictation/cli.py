@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import multiprocessing
 import sys
 
 from dictation import __version__
@@ -19,6 +19,7 @@ from dictation import __version__
 SUBCOMMAND_MODULES = (
     "dictation.audio_cli",
     "dictation.corpus.cli",
+    "dictation.desktop_cli",
     "dictation.engine_cli",
     "dictation.meta.cli",
 )
@@ -46,12 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A frozen app re-runs this executable for the spawned adaptation worker; this hands
+    # control to multiprocessing there (a no-op everywhere else).
+    multiprocessing.freeze_support()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from dictation.logs import setup_logging
+
+    setup_logging(debug=args.debug)
     if args.command is None:
         from dictation.gui.app import run_app  # Qt only, never torch
 

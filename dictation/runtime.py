@@ -144,9 +144,14 @@ def base_model_dir() -> Path:
     """ONNX export of the bundled model, built once into the cache if missing.
 
     The build needs torch and runs in a subprocess, so this process stays torch-free.
+    A frozen app has no torch: it ships a prebuilt export as `models/base-onnx`.
     """
     from dictation.storage import cache_root
 
+    if getattr(sys, "frozen", False):
+        shipped = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "models" / "base-onnx"
+        if (shipped / "model.json").is_file():
+            return shipped
     bundle = bundled_model_dir()
     version = json.loads((bundle / "bundle.json").read_text())["version"]
     out = cache_root() / "models" / f"base-{version}"
