@@ -7,6 +7,7 @@ cache and runaway guards (shared rules in `dictation.decoding`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -154,7 +155,12 @@ def base_model_dir() -> Path:
             return shipped
     bundle = bundled_model_dir()
     version = json.loads((bundle / "bundle.json").read_text())["version"]
-    out = cache_root() / "models" / f"base-{version}"
+    # Keyed by content too: a retrained bundle must never reuse a stale export.
+    digest = hashlib.sha256()
+    for name in ("bundle.json", "weights.npz"):
+        if (bundle / name).is_file():
+            digest.update((bundle / name).read_bytes())
+    out = cache_root() / "models" / f"base-{version}-{digest.hexdigest()[:12]}"
     if (out / "model.json").is_file():
         return out
     proc = subprocess.run(
