@@ -106,6 +106,7 @@ def evaluate_speaker(
             loss.backward()
             opt.step()
         out["finetune_seconds"] = time.perf_counter() - t0
+        out["finetune_lr"] = finetune_lr
         _set_params(bundle, {n: v.detach() for n, v in params.items()})
         ft_hyps = _transcribe_all(bundle, test, rules, tok)
         out["finetune_wer"], out["finetune_cer"] = wer(refs, ft_hyps), cer(refs, ft_hyps)
