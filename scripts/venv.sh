@@ -49,7 +49,7 @@ ensure_venv() {
     }
     # One line per extras set (./run and ./run-tests must not undo each other); lines
     # for an older pyproject.toml are dropped.
-    { [ -f "$stamp" ] && grep "^$phash " "$stamp"; echo "$want"; } | sort -u > "$stamp.tmp"
+    { if [ -f "$stamp" ]; then grep "^$phash " "$stamp" || true; fi; echo "$want"; } | sort -u > "$stamp.tmp"
     mv "$stamp.tmp" "$stamp"
     exec 9>&-
 }
