@@ -16,7 +16,7 @@ from dictation.corpus import build as corpus_build
 from dictation.corpus import fotaq, kokoro, sources
 from dictation.corpus.common import EngineUnavailable, decode_audio
 from dictation.corpus.readers import read_manifest
-from dictation.corpus.splits import SPLITS, generate_splits, load_splits, split_of
+from dictation.corpus.splits import SPLITS, generate_splits, load_splits, split_of, tasks_by_split
 from dictation.corpus.stats import corpus_stats
 from dictation.text import clean_transcript
 
@@ -312,6 +312,11 @@ def test_stats_per_split_and_source(tiny, capsys: pytest.CaptureFixture) -> None
     assert stats["sources"]["flite"]["speakers"] == 2
     assert cli_main(["corpus", "stats", str(out)]) == 0
     assert "by split:" in capsys.readouterr().out
+    tasks = tasks_by_split(read_manifest(out))
+    assert sum(len(utts) for split in tasks.values() for utts in split.values()) == len(records)
+    for name, split in tasks.items():
+        assert len(split) == stats["splits"][name]["speakers"]
+        assert all(u.speaker == spk for spk, utts in split.items() for u in utts)
 
 
 def test_cli_rejects_unknown_source_and_missing_corpus(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -15,6 +15,10 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from dictation.corpus.readers import Utterance
 
 from dictation.corpus.fotaq import INVENTED_LANGUAGE
 
@@ -107,3 +111,11 @@ def write_splits(speakers: dict[str, int], path: Path | None = None) -> dict:
     atomic_write_bytes(target, (json.dumps(data, indent=1) + "\n").encode())
     load_splits.cache_clear()
     return data
+
+
+def tasks_by_split(utterances: Iterable[Utterance], path: Path | None = None) -> dict[str, dict[str, list[Utterance]]]:
+    """{split: {speaker: [utterances]}}: the meta-learning tasks of each split."""
+    out: dict[str, dict[str, list[Utterance]]] = {s: {} for s in SPLITS}
+    for u in utterances:
+        out[split_of(u.speaker, path)].setdefault(u.speaker, []).append(u)
+    return out
