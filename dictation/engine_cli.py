@@ -303,12 +303,11 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 @_profile_errors
 def cmd_adapt(args: argparse.Namespace) -> int:
-    if getattr(sys, "frozen", False):  # the one-folder app ships without torch
-        _error(
-            "adaptation needs the full install (with torch), which this app leaves out: "
-            "pip install . in the source folder (or ./run there). This app dictates with "
-            "the base model and with profiles adapted by the full install."
-        )
+    from dictation.adapt.job import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:  # the one-folder app ships without torch
+        _error(reason)
         return EXIT_FAIL
     if args.steps is not None and args.steps < 1:
         _error("--steps must be at least 1")

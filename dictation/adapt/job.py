@@ -15,10 +15,26 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import time
 from typing import Any
 
 from dictation.adapt import worker
+
+FROZEN_MESSAGE = (
+    "adaptation needs the full install (with torch), which this app leaves out: "
+    "pip install . in the source folder (or ./run there). This app dictates with "
+    "the base model and with profiles adapted by the full install."
+)
+
+
+class AdaptationUnavailable(RuntimeError):
+    """Adaptation cannot run in this installation."""
+
+
+def unavailable_reason() -> str | None:
+    """Why adaptation cannot run here (the one-folder app ships without torch), or None."""
+    return FROZEN_MESSAGE if getattr(sys, "frozen", False) else None
 
 
 class AdaptationJob:
@@ -29,6 +45,9 @@ class AdaptationJob:
             raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
         if steps is not None and steps < 1:
             raise ValueError("steps must be at least 1")
+        reason = unavailable_reason()
+        if reason:
+            raise AdaptationUnavailable(reason)
         self.profile_name = profile_name
         self.steps = steps
         self.device = device

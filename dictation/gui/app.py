@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
+
+from dictation.desktop_cli import APP_ID, icon_file
 
 from dictation.gui.main_window import MainWindow
 
@@ -17,6 +20,11 @@ def run_app(debug: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dictation")
     app.setOrganizationName("dictation")
+    # Lets Wayland docks match the window to the installed .desktop entry and its icon.
+    app.setDesktopFileName(APP_ID)
+    icon = icon_file(256)
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     window = MainWindow()
     window.show()
     return int(app.exec())

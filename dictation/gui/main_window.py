@@ -34,6 +34,7 @@ from dictation.gui.recorder import AudioSource, Recorder
 from dictation.gui.services import NoMicrophoneError, Services
 from dictation.gui.settings_dialog import SettingsDialog, with_defaults
 from dictation.gui.style import STYLE_SHEET
+from dictation.logs import log_dir
 from dictation.gui.wizard import EnrollmentWizard
 from dictation.profiles import (
     CorruptProfileError,
@@ -664,6 +665,7 @@ class MainWindow(QMainWindow):
             f"<p>Speech model: {base} (Whisper tiny.en based); in use: {model}.</p>"
             f"<p>Your data (profiles, recordings, models) lives in:<br><code>"
             f"{storage.data_root()}</code></p>"
+            f"<p>Logs: <code>{log_dir()}</code></p>"
             "<p>Nothing you say leaves this computer.</p>"
         )
 
