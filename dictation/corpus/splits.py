@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable
 if TYPE_CHECKING:
     from dictation.corpus.readers import Utterance
 
-from dictation.corpus.fotaq import INVENTED_LANGUAGE
+from dictation.corpus.fotaq import INVENTED_LANGUAGE, SHARED_VOICE
 
 SPLITS = ("train", "validation", "test")
 SPLITS_PATH = Path(__file__).resolve().parents[2] / "assets" / "corpus_splits.json"
@@ -74,16 +74,27 @@ def generate_splits(speakers: dict[str, int]) -> dict:
     assign = {s: hash_split(s) for s in speakers}
     by_hash = lambda ids: sorted(ids, key=lambda s: (_h(s), s))  # noqa: E731
 
-    # Joe (the main character) and invented-language speakers stay in training.
+    # Real speakers are assigned by voice group (characters sharing an actor go together).
+    # Joe (the main character) and invented-language speakers stay in training, with
+    # anyone sharing their voice.
+    group_of = {f"fotaq-{c.lower()}": f"fotaq-{'+'.join(g).lower()}" for g in SHARED_VOICE for c in g}
+    real: dict[str, list[str]] = {}
+    for s in speakers:
+        if s.startswith("fotaq-"):
+            real.setdefault(group_of.get(s, s), []).append(s)
     keep_in_train = {"fotaq-joe"} | {f"fotaq-{c.lower()}" for c in INVENTED_LANGUAGE}
-    real = by_hash(s for s, n in speakers.items()
-                   if s.startswith("fotaq-") and s not in keep_in_train and n >= FOTAQ_MIN_CLIPS)
-    small_real = [s for s, n in speakers.items() if s.startswith("fotaq-") and n < FOTAQ_MIN_CLIPS]
-    for i, s in enumerate(real):
-        assign[s] = "test" if i < FOTAQ_TEST else "validation" if i < FOTAQ_TEST + FOTAQ_VALIDATION else "train"
-    for s in small_real + sorted(keep_in_train):
-        if s in assign:
-            assign[s] = "train"
+    eligible = by_hash(g for g, members in real.items()
+                       if not keep_in_train & set(members)
+                       and max(speakers[m] for m in members) >= FOTAQ_MIN_CLIPS)
+    for members in real.values():
+        for m in members:
+            assign[m] = "train"
+    held = 0
+    for g in eligible:
+        split = "test" if held < FOTAQ_TEST else "validation" if held < FOTAQ_TEST + FOTAQ_VALIDATION else "train"
+        for m in real[g]:
+            assign[m] = split
+        held += 1
 
     single = [s for s in speakers if s.startswith("kokoro-") and not s.startswith("kokoro-blend-")]
     accented = by_hash(s for s in single if s[len("kokoro-")] not in "ab")
