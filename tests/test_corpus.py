@@ -294,6 +294,13 @@ def test_generated_splits_do_not_depend_on_order() -> None:
     assert a == b
     assert "fotaq-joe" in a["train"] and "fotaq-tiny" in a["train"]
     assert len([s for s in a["test"] if s.startswith("fotaq-")]) == 6
+    # Characters voiced by one actor share a split; anyone sharing Ape's voice trains.
+    voices = {"fotaq-lou": 120, "fotaq-sparky": 200, "fotaq-ape": 99, "fotaq-man": 89, "fotaq-joe": 900}
+    voices |= {f"fotaq-c{i}": 70 for i in range(20)}
+    g = generate_splits(voices)
+    where = {spk: name for name in SPLITS for spk in g[name]}
+    assert where["fotaq-lou"] == where["fotaq-sparky"]
+    assert where["fotaq-man"] == where["fotaq-ape"] == where["fotaq-joe"] == "train"
 
 
 @needs_engines
