@@ -40,17 +40,13 @@ class ExportParityError(RuntimeError):
 
 
 class EncoderGraph(nn.Module):
-    def __init__(self, model: Whisper, pad_frames: int) -> None:
+    def __init__(self, model: Whisper) -> None:
         super().__init__()
         self.front_end = LogMel()
         self.model = model
-        self.pad_frames = pad_frames
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mel = self.front_end(audio)
-        if self.pad_frames:
-            mel = torch.nn.functional.pad(mel, (0, self.pad_frames))
-        enc = self.model.encoder(mel)
+        enc = self.model.encoder(self.model.pad_input(self.front_end(audio)))
         kv = self.model.decoder.cross_kv(enc)
         return torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
 
@@ -104,8 +100,8 @@ def _share_tied_embedding(path: Path, embedding_name: str = "model.decoder.token
         return
 
 
-def _torch_reference(model: Whisper, audio: np.ndarray, pad_frames: int):
-    enc = EncoderGraph(model, pad_frames).eval()
+def _torch_reference(model: Whisper, audio: np.ndarray):
+    enc = EncoderGraph(model).eval()
     dec = DecoderGraph(model).eval()
     with torch.no_grad():
         ck, cv = enc(torch.from_numpy(audio)[None])
@@ -116,7 +112,7 @@ def _torch_reference(model: Whisper, audio: np.ndarray, pad_frames: int):
     return ck.numpy(), cv.numpy(), logits.numpy(), logits2.numpy()
 
 
-def check_parity(model: Whisper, model_dir: Path, pad_frames: int, seed: int = 0) -> dict:
+def check_parity(model: Whisper, model_dir: Path, seed: int = 0) -> dict:
     """Compare torch and onnxruntime on random-length inputs; raise ExportParityError on drift."""
     import onnxruntime as ort
 
@@ -133,7 +129,7 @@ def check_parity(model: Whisper, model_dir: Path, pad_frames: int, seed: int = 0
         t = np.arange(n) / 16000
         audio = (0.05 * rng.standard_normal(n) * (1 + np.sin(2 * np.pi * 3 * t))
                  + 0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-        ck, cv, logits, logits2 = _torch_reference(model, audio, pad_frames)
+        ck, cv, logits, logits2 = _torch_reference(model, audio)
         ok, ov = enc.run(None, {"audio": audio[None]})
         L, _, _, d = ok.shape
         empty = np.zeros((L, 1, 0, d), np.float32)
@@ -160,7 +156,6 @@ def export_model(
     out_dir: Path,
     tokenizer_json: Path,
     rules_json: Path,
-    pad_frames: int = 0,
     metadata: dict | None = None,
 ) -> dict:
     """Export, check parity, then move the finished directory to `out_dir` atomically.
@@ -178,7 +173,7 @@ def export_model(
         audio = torch.zeros(1, 32000)
         with torch.no_grad():
             torch.onnx.export(
-                EncoderGraph(model, pad_frames).eval(), (audio,), str(stage / "encoder.onnx"),
+                EncoderGraph(model).eval(), (audio,), str(stage / "encoder.onnx"),
                 input_names=["audio"], output_names=["cross_k", "cross_v"],
                 dynamic_axes={"audio": {1: "samples"}, "cross_k": {2: "frames"}, "cross_v": {2: "frames"}},
                 opset_version=OPSET, dynamo=False,
@@ -199,11 +194,11 @@ def export_model(
         shutil.copyfile(tokenizer_json, stage / "tokenizer.json")
         shutil.copyfile(rules_json, stage / "config.json")
         DecodingRules.from_config(stage / "config.json")  # fail now, not at dictation time
-        parity = check_parity(model, stage, pad_frames)
+        parity = check_parity(model, stage)
         info = {
             "format_version": FORMAT_VERSION,
             "whisper_config": model.cfg.to_dict(),
-            "pad_frames": pad_frames,
+            "pad_frames": model.cfg.pad_frames,
             "opset": OPSET,
             "parity": parity,
             "export_seconds": round(time.time() - t0, 2),

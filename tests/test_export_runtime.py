@@ -49,7 +49,7 @@ def test_parity_gate_rejects_a_graph_that_drifted_from_torch(base_model):
     with torch.no_grad():  # the torch side now differs from what was exported
         model.encoder.conv1.weight.mul_(1.02)
     with pytest.raises(ExportParityError, match="disagrees with torch"):
-        check_parity(model, base_model, pad_frames=0)
+        check_parity(model, base_model)
 
 
 def test_failed_export_leaves_the_previous_model_in_place(base_model, tmp_path, monkeypatch):

@@ -63,7 +63,6 @@ class AdaptedModel:
         bdir = backbone_dir()
         return export_model(
             self.model, Path(out_dir), bdir / "tokenizer.json", bdir / "config.json",
-            pad_frames=int(self.bundle.info.get("pad_frames", 0)),
             metadata={"model_version": self.bundle.info["version"], "adapted": True,
                       "adapt_steps": self.steps, "adapt_seconds": round(self.seconds, 2),
                       "adapt_device": self.device, "adapt_losses": [round(x, 4) for x in self.losses]},

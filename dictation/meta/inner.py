@@ -44,7 +44,7 @@ def make_batch(model: Whisper, tokenizer: TextTokenizer, items: list[tuple[np.nd
     with torch.no_grad():
         for audio, _ in items:
             wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(device)[None]
-            mels.append(front_end(wav)[0])
+            mels.append(model.pad_input(front_end(wav))[0])
     frames = max(m.shape[-1] for m in mels)
     mel = torch.zeros(len(mels), mels[0].shape[0], frames, device=device)
     for i, m in enumerate(mels):

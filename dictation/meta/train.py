@@ -35,6 +35,9 @@ from dictation.model.bundle import load_bundle, save_bundle
 from dictation.model.loader import backbone_dir
 
 MIN_SECONDS, MAX_SECONDS = 0.6, 12.0
+# Per-speaker sampling weights: real voices (FOTAQ) most; espeak-ng's 175 formant-synthesis
+# variants are robotic and would otherwise make up over half of all tasks.
+SOURCE_WEIGHTS = {"fotaq": 3.0, "espeak": 0.5}
 
 
 @dataclass
@@ -48,7 +51,6 @@ class TrainConfig:
     lr_lr: float = 3e-3
     base_weight: float = 0.5
     augment_prob: float = 0.7
-    real_speaker_weight: float = 3.0
     checkpoint_every: int = 20
     eval_every: int = 50
     eval_tasks: int = 8
@@ -86,7 +88,7 @@ class TaskSampler:
         self.utts = speakers
         self.cfg = cfg
         self.rng = rng
-        self.weights = [cfg.real_speaker_weight if speakers[s][0].source == "fotaq" else 1.0 for s in self.speakers]
+        self.weights = [SOURCE_WEIGHTS.get(speakers[s][0].source, 1.0) for s in self.speakers]
 
     def sample(self) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
         spk = self.rng.choices(self.speakers, self.weights)[0]

@@ -22,7 +22,6 @@ def build(out: Path, bundle_path: Path | None = None) -> dict:
     bdir = backbone_dir()
     return export_model(
         bundle.model, out, bdir / "tokenizer.json", bdir / "config.json",
-        pad_frames=int(bundle.info.get("pad_frames", 0)),
         metadata={"model_version": bundle.info["version"], "adapted": False},
     )
 

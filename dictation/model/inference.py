@@ -28,10 +28,15 @@ def transcribe_tokens(
     pad_to: int | None = None,
     front_end: LogMel | None = None,
 ) -> list[int]:
-    """Greedy token ids for one 16 kHz mono float32 utterance."""
+    """Greedy token ids for one 16 kHz mono float32 utterance.
+
+    pad_to=None feeds the model's own input (unpadded + its configured trailing frames);
+    pad_to=STOCK_FRAMES reproduces stock Whisper's 30 s padded input.
+    """
     front_end = front_end or LogMel()
     wav = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
-    mel = pad_features(front_end(wav), pad_to)
+    mel = front_end(wav)
+    mel = model.pad_input(mel) if pad_to is None else pad_features(mel, pad_to)
     cross = model.decoder.cross_kv(model.encoder(mel))
     past: list | None = None
 

@@ -29,6 +29,10 @@ class WhisperConfig:
     n_vocab: int = 51864
     lora_rank: int = 0
     lora_layers: tuple[int, ...] = ()  # decoder/encoder block indices that carry LoRA
+    # Zero log-mel frames appended to every (unpadded) input. Stock Whisper always saw 30 s
+    # of padding; a second of it tells the decoder where the audio ends, which keeps it
+    # from running on (see MODEL_CARD.md), at a fraction of the 30 s padding's cost.
+    pad_frames: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -219,9 +223,13 @@ class Whisper(nn.Module):
         self.encoder = AudioEncoder(cfg)
         self.decoder = TextDecoder(cfg)
 
+    def pad_input(self, mel: torch.Tensor) -> torch.Tensor:
+        """Append the configured trailing zero frames to log-mel (batch, 80, frames)."""
+        return F.pad(mel, (0, self.cfg.pad_frames)) if self.cfg.pad_frames else mel
+
     def forward(self, mel: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (batch, n, vocab) for training."""
-        audio = self.encoder(mel)
+        audio = self.encoder(self.pad_input(mel))
         logits, _ = self.decoder(tokens, self.decoder.cross_kv(audio))
         return logits
 
