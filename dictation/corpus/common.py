@@ -1,4 +1,4 @@
-"""Small shared pieces: cache location, errors, WAV bytes, resampling."""
+"""Small shared pieces: cache location, errors, WAV bytes (resampling is dictation.audio's)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import soundfile as sf
 
 # Re-exported so the corpus modules have one import for these.
+from dictation.audio import resample  # noqa: F401
 from dictation.storage import atomic_write_bytes, cache_root  # noqa: F401
 
 SAMPLE_RATE = 16000
@@ -32,24 +33,6 @@ class UnreadableAudio(CorpusError):
 
 def default_corpus_dir() -> Path:
     return cache_root() / "corpus"
-
-
-def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited resampling of a mono clip (FFT method: exact for short clips, no scipy)."""
-    audio = np.asarray(audio, dtype=np.float64)
-    if sr_in == sr_out or audio.size == 0:
-        return audio.astype(np.float32)
-    n_out = int(round(audio.size * sr_out / sr_in))
-    # Pad to reduce wrap-around at the edges, then crop.
-    pad = min(audio.size, sr_in // 20)
-    padded = np.concatenate([audio, np.zeros(pad)])
-    spec = np.fft.rfft(padded)
-    n_pad_out = int(round(padded.size * sr_out / sr_in))
-    keep = min(spec.size, n_pad_out // 2 + 1)
-    out_spec = np.zeros(n_pad_out // 2 + 1, dtype=complex)
-    out_spec[:keep] = spec[:keep]
-    out = np.fft.irfft(out_spec, n_pad_out) * (n_pad_out / padded.size)
-    return out[:n_out].astype(np.float32)
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:

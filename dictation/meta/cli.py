@@ -88,7 +88,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         _print(res, args.json)
         return 0
     from dictation.corpus.readers import read_manifest
-    from dictation.meta.train import load_audio_16k, speakers_by_split
+    from dictation.audio import load_audio
+    from dictation.meta.train import speakers_by_split
 
     utts = read_manifest(args.corpus or _default_corpus())
     speakers = speakers_by_split(utts, args.n_enroll + args.n_test)[args.split]
@@ -96,7 +97,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     rows = []
     for spk in names:
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))
-        items = [(load_audio_16k(u.audio_path), u.text) for u in us[: args.n_enroll + args.n_test]]
+        items = [(load_audio(u.audio_path), u.text) for u in us[: args.n_enroll + args.n_test]]
         res = evaluate_speaker(items[: args.n_enroll], items[args.n_enroll :], args.steps, bundle,
                                with_finetune=not args.no_finetune, **_ft_lr(args))
         res.update({"speaker": spk, "source": us[0].source})

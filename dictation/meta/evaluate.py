@@ -136,7 +136,7 @@ def faster_whisper_wer(test: list[tuple[np.ndarray, str]]) -> float | None:
 
 def load_pairs(directory: Path) -> list[tuple[np.ndarray, str]]:
     """NAME.wav + NAME.txt pairs as (16 kHz audio, text), sorted by name."""
+    from dictation.audio import load_audio
     from dictation.corpus.readers import read_pairs_dir
-    from dictation.meta.train import load_audio_16k
 
-    return [(load_audio_16k(u.audio_path), u.text) for u in read_pairs_dir(Path(directory))]
+    return [(load_audio(u.audio_path), u.text) for u in read_pairs_dir(Path(directory))]

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dictation.audio import load_audio
 from dictation.corpus.augment import Augmenter
 from dictation.corpus.readers import Utterance, read_manifest
-from dictation.corpus.splits import load_splits, split_of
+from dictation.corpus.splits import tasks_by_split
 from dictation.decoding import TextTokenizer
 from dictation.meta.inner import batch_loss, inner_loop, make_batch
 from dictation.model.bundle import load_bundle, save_bundle
@@ -58,28 +59,11 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0 = no wall-clock limit
 
 
-def load_audio_16k(path: Path) -> np.ndarray:
-    import soundfile as sf
-
-    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if sr != 16000:
-        from dictation.corpus.common import resample
-
-        audio = resample(audio, sr, 16000).astype(np.float32)
-    return audio
-
-
 def speakers_by_split(utts: list[Utterance], min_utts: int) -> dict[str, dict[str, list[Utterance]]]:
-    """{split: {speaker: utterances}} for speakers with enough usable utterances."""
-    splits = load_splits()
-    by: dict[str, dict[str, list[Utterance]]] = {"train": {}, "validation": {}, "test": {}}
-    for u in utts:
-        if u.duration is not None and not (MIN_SECONDS <= u.duration <= MAX_SECONDS):
-            continue
-        name = next((s for s, members in splits.items() if u.speaker in members), None) or split_of(u.speaker)
-        by.setdefault(name, {}).setdefault(u.speaker, []).append(u)
-    return {s: {k: v for k, v in d.items() if len(v) >= min_utts} for s, d in by.items()}
+    """{split: {speaker: utterances}}, keeping usable lengths and speakers with enough of them."""
+    usable = [u for u in utts if u.duration is None or MIN_SECONDS <= u.duration <= MAX_SECONDS]
+    return {split: {k: v for k, v in speakers.items() if len(v) >= min_utts}
+            for split, speakers in tasks_by_split(usable).items()}
 
 
 class TaskSampler:
@@ -97,7 +81,7 @@ class TaskSampler:
         augment = self.rng.random() < self.cfg.augment_prob
         items = []
         for u in chosen:
-            audio = load_audio_16k(u.audio_path)
+            audio = load_audio(u.audio_path)
             if augment:  # same seed per utterance: one consistent voice/channel per task
                 audio = Augmenter(seed).apply(audio)
             items.append((audio, u.text))
