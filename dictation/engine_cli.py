@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -317,13 +318,19 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     job = AdaptationJob(profile.name, steps=args.steps, device=args.device)
     print(f"adapting profile {profile.name!r} ({len(profile.takes())} takes) on device {args.device}")
+    # Ctrl-C only sets a flag: a KeyboardInterrupt raised inside the queue read could
+    # leave the pipe to the worker half-read, and the cancel would then hang.
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     job.start()
     try:
-        while not job.finished:
+        while not job.finished and not interrupted:
             for event in job.poll():
                 _print_event(event)
             time.sleep(0.2)
-    except KeyboardInterrupt:
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted and not job.finished:
         print("cancelling...", file=sys.stderr)
         job.cancel()
         for event in job.wait(timeout=60):

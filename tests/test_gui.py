@@ -443,7 +443,8 @@ def test_auto_copy_off_leaves_the_clipboard_alone(make_window, source, qtbot):
     assert not view.auto_copy.isChecked()
     source.clips.append(speech("Send an email to Doctor Patel."))
     push_to_talk(qtbot, window, view.talk_button)
-    qtbot.waitUntil(lambda: "email" in view.text.toPlainText().lower(), timeout=WAIT_MS)
+    # Any transcript will do here: this test is about the clipboard, not recognition.
+    qtbot.waitUntil(lambda: view.text.toPlainText().strip() != "", timeout=WAIT_MS)
     assert QGuiApplication.clipboard().text() == "untouched"
     view.copy_button.click()
     assert QGuiApplication.clipboard().text() == view.text.toPlainText()
