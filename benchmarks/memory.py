@@ -30,7 +30,19 @@ def rss_mb() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--with-qt", action="store_true",
+                        help="also create the app's QApplication and main window (offscreen), as the GUI process does")
     args = parser.parse_args()
+    if args.with_qt:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from PySide6.QtWidgets import QApplication
+
+        from dictation.gui.main_window import MainWindow
+
+        app = QApplication([])  # noqa: F841  (kept alive for the measurement)
+        window = MainWindow()
+        window.show()
+        app.processEvents()
     from common import speech_clip
 
     import dictation.audio  # noqa: F401  (the app's capture module is loaded too)

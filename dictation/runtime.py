@@ -90,6 +90,9 @@ class Transcriber:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No busy-waiting between runs: an idle dictation app must not burn CPU, and spinning
+        # threads fight the desktop's other work (2 threads ran ~2x slower than 1 under load).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=providers)
         self.decoder = ort.InferenceSession(str(model_dir / "decoder.onnx"), opts, providers=providers)
