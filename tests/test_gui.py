@@ -79,12 +79,9 @@ class ScriptedSource:
 
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory) -> Path:
-    """One cache per test session, shared by the GUI and enrollment test files (same path),
-    so the base ONNX model is exported once rather than per test or per file."""
-    path = tmp_path_factory.getbasetemp() / "gui-model-cache"
-    path.mkdir(exist_ok=True)
-    return path
+def model_cache(shared_model_cache) -> Path:
+    """The session-wide model cache of conftest.py: the base ONNX model is exported once."""
+    return shared_model_cache
 
 
 @pytest.fixture()
