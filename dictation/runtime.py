@@ -7,6 +7,7 @@ cache and runaway guards (shared rules in `dictation.decoding`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -144,6 +145,16 @@ def bundled_model_dir() -> Path:
     raise ModelMissingError(f"the bundled model (models/{BUNDLE_NAME}/bundle.json) is missing from this installation")
 
 
+@functools.lru_cache(maxsize=8)
+def _bundle_digest(stamps: tuple[tuple[str, int, int], ...]) -> str:
+    """Content hash of the bundle files, computed once per (path, mtime, size): the GUI asks
+    for the base model on every dictation and must not re-read the weights each time."""
+    digest = hashlib.sha256()
+    for path, _, _ in stamps:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def base_model_dir() -> Path:
     """ONNX export of the bundled model, built once into the cache if missing.
 
@@ -159,11 +170,9 @@ def base_model_dir() -> Path:
     bundle = bundled_model_dir()
     version = json.loads((bundle / "bundle.json").read_text())["version"]
     # Keyed by content too: a retrained bundle must never reuse a stale export.
-    digest = hashlib.sha256()
-    for name in ("bundle.json", "weights.npz"):
-        if (bundle / name).is_file():
-            digest.update((bundle / name).read_bytes())
-    out = cache_root() / "models" / f"base-{version}-{digest.hexdigest()[:12]}"
+    files = tuple(bundle / n for n in ("bundle.json", "weights.npz") if (bundle / n).is_file())
+    stamps = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    out = cache_root() / "models" / f"base-{version}-{_bundle_digest(stamps)}"
     if (out / "model.json").is_file():
         return out
     proc = subprocess.run(
