@@ -1,9 +1,12 @@
 """Adaptation time for 10 enrollment phrases: CPU, and CUDA when present.
 
-`python benchmarks/adaptation.py [--threads T] [--steps N] [--repeats R]`
+`python benchmarks/adaptation.py [--threads T] [--steps N] [--repeats R] [--pairs DIR]
+[--bundle DIR] [--devices cpu,cuda] [--no-export]`
 
 Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
-inner steps included) on 10 flite TTS phrases, then the ONNX export of the result.
+inner steps included) on 10 flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs
+of --pairs), then the ONNX export of the result. The first run on CUDA includes its
+start-up (kernel loading); the median over repeats is the figure to quote.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="default: the bundle's inner steps")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pairs", type=Path, default=None, help="folder of NAME.wav + NAME.txt phrases")
+    parser.add_argument("--bundle", type=Path, default=None, help="bundle dir (default: the bundled model)")
+    parser.add_argument("--devices", default="", help="comma-separated (default: cpu, and cuda when present)")
+    parser.add_argument("--no-export", action="store_true")
     args = parser.parse_args()
 
     import torch
@@ -33,20 +40,28 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     takes = []
-    for i in range(10):
-        audio, _ = speech_clip(3.0 + (i % 3), voice=["slt", "awb", "rms"][i % 3])
-        takes.append((audio, " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i, i + 1))))
+    if args.pairs:
+        from dictation.meta.evaluate import load_pairs
+
+        takes = load_pairs(args.pairs)[:10]
+    else:
+        for i in range(10):
+            audio, _ = speech_clip(3.0 + (i % 3), voice=["slt", "awb", "rms"][i % 3])
+            takes.append((audio, " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i, i + 1))))
     audio_s = sum(len(a) for a, _ in takes) / 16000
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in args.devices.split(",") if d] or (
+        ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     for device in devices:
         times = []
         for _ in range(args.repeats):
-            bundle = load_bundle()
+            bundle = load_bundle(args.bundle)
             t = time.perf_counter()
             adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle)
             times.append(time.perf_counter() - t)
-        print(f"{device}: 10 phrases ({audio_s:.1f} s audio), {adapted.steps} steps, {args.threads} threads: "
+        print(f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio), {adapted.steps} steps, {args.threads} threads: "
               f"median {statistics.median(times):.2f} s (runs: {', '.join(f'{x:.2f}' for x in times)})")
+    if args.no_export:
+        return 0
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         adapted.export(Path(d) / "model")

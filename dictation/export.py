@@ -25,7 +25,7 @@ from torch import nn
 
 from dictation.decoding import PROMPT, DecodingRules
 from dictation.features import LogMel
-from dictation.model.whisper import Whisper
+from dictation.model.whisper import Whisper, merged_copy
 
 OPSET = 17
 FORMAT_VERSION = 1
@@ -164,6 +164,7 @@ def export_model(
     exist yet or is replaced only after the new export has passed its check.
     """
     model = model.eval()
+    graph_model = merged_copy(model)  # LoRA folded in; the parity check compares with `model`
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent))
@@ -173,7 +174,7 @@ def export_model(
         audio = torch.zeros(1, 32000)
         with torch.no_grad():
             torch.onnx.export(
-                EncoderGraph(model).eval(), (audio,), str(stage / "encoder.onnx"),
+                EncoderGraph(graph_model).eval(), (audio,), str(stage / "encoder.onnx"),
                 input_names=["audio"], output_names=["cross_k", "cross_v"],
                 dynamic_axes={"audio": {1: "samples"}, "cross_k": {2: "frames"}, "cross_v": {2: "frames"}},
                 opset_version=OPSET, dynamo=False,
@@ -181,7 +182,7 @@ def export_model(
             ck = torch.zeros(L, 1, 100, d)
             past = torch.zeros(L, 1, 2, d)
             torch.onnx.export(
-                DecoderGraph(model).eval(), (torch.tensor([[50257, 50362]]), ck, ck, past, past),
+                DecoderGraph(graph_model).eval(), (torch.tensor([[50257, 50362]]), ck, ck, past, past),
                 str(stage / "decoder.onnx"),
                 input_names=["tokens", "cross_k", "cross_v", "self_k", "self_v"],
                 output_names=["logits", "new_self_k", "new_self_v"],

@@ -39,10 +39,10 @@ def tiny_corpus(tmp_path_factory):
     return root
 
 
-def _train(cli, corpus, run_dir, out, steps):
+def _train(cli, corpus, run_dir, out, steps, *extra):
     return subprocess.run(
         cli + ["train", "--corpus", str(corpus), "--run-dir", str(run_dir), "--out", str(out),
-               "--steps", str(steps), "--tasks-per-step", "1", "--inner-steps", "1", "--threads", "1"],
+               "--steps", str(steps), "--tasks-per-step", "1", "--inner-steps", "1", "--threads", "1", *extra],
         capture_output=True, text=True, timeout=600,
     )
 
@@ -69,6 +69,23 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_bundle(dictation_cli
         assert {k for k in z.files if k.startswith("init/")} == {"init/" + n for n in bundle.adapt_names}
 
 
+@pytest.mark.slow
+def test_training_can_widen_the_adapted_blocks_with_task_workers(dictation_cli, tiny_corpus, tmp_path):
+    from dictation.model.bundle import load_bundle
+
+    out = tmp_path / "bundle"
+    result = _train(dictation_cli, tiny_corpus, tmp_path / "run", out, 1, "--lora-layers", "3,4,5,6,7",
+                    "--workers", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    bundle = load_bundle(out)
+    assert bundle.model.cfg.lora_layers == (3, 4, 5, 6, 7)
+    enc = [n for n in bundle.adapt_names if n.startswith("encoder.")]
+    assert enc and all(n.startswith("encoder.blocks.3.") for n in enc)
+    with np.load(out / "weights.npz") as z:
+        assert {"init/" + n for n in enc} <= set(z.files)
+        assert float(np.abs(z["init/encoder.blocks.3.attn.query.lora_b"]).max()) == 0.0  # stock start
+
+
 def test_missing_corpus_is_reported(dictation_cli, tmp_path):
     result = _train(dictation_cli, tmp_path / "nowhere", tmp_path / "run", tmp_path / "b", 1)
     assert result.returncode != 0
@@ -89,8 +106,12 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("base_wer", "adapted_wer", "finetune_wer", "adapt_seconds", "n_enroll", "n_test"):
+    for key in ("base_wer", "adapted_wer", "finetune_wer", "adapt_seconds", "n_enroll", "n_test",
+                "gated_wer", "gate_installed"):
         assert key in res
+    # The app's rule: an adapted model worse on the held-back phrase is not installed.
+    if not res["gate_installed"]:
+        assert res["gated_wer"] == res["base_wer"]
     assert (res["n_enroll"], res["n_test"]) == (4, 2)
     assert 0.0 <= res["base_wer"] <= 1.0 and res["adapt_seconds"] > 0
     assert len(res["adapt_losses"]) == 2 and res["adapt_losses"][1] < res["adapt_losses"][0]

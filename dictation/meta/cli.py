@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--version", default="0.2.0")
+    p.add_argument("--lora-layers", default="",
+                   help="comma-separated blocks to adapt (encoder 0-3, decoder 4-7; default: the bundle's)")
+    p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
+    p.add_argument("--outer-lr", type=float, default=1e-3)
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="WER of base, MAML-adapted and fine-tuned models")
@@ -34,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--n-enroll", type=int, default=10)
     e.add_argument("--n-test", type=int, default=15)
     e.add_argument("--max-speakers", type=int, default=0)
+    e.add_argument("--speakers", default="", help="comma-separated speaker ids (batch mode; default: all of the split)")
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--bundle", type=Path, default=None)
     e.add_argument("--no-finetune", action="store_true")
@@ -61,7 +66,8 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
                       query=args.query, inner_steps=args.inner_steps, eval_every=args.eval_every,
-                      max_minutes=args.minutes)
+                      max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
+                      lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
                    args.device, args.version)
     print(json.dumps(result))
@@ -93,7 +99,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     utts = read_manifest(args.corpus or _default_corpus())
     speakers = speakers_by_split(utts, args.n_enroll + args.n_test)[args.split]
-    names = sorted(speakers)[: args.max_speakers or None]
+    wanted = [s for s in args.speakers.split(",") if s]
+    unknown = [s for s in wanted if s not in speakers]
+    if unknown:
+        print(f"not in the {args.split} split with enough utterances: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    names = (wanted or sorted(speakers))[: args.max_speakers or None]
     rows = []
     for spk in names:
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))
@@ -122,6 +133,8 @@ def _ft_lr(args: argparse.Namespace) -> dict:
 
 def _row_text(r: dict) -> str:
     parts = [f"{r.get('speaker', '')}", f"base {r['base_wer']:.1%}", f"adapted {r['adapted_wer']:.1%}"]
+    if "gated_wer" in r:
+        parts.append(f"gated {r['gated_wer']:.1%}{'' if r['gate_installed'] else ' (kept base)'}")
     if "finetune_wer" in r:
         parts.append(f"finetune {r['finetune_wer']:.1%}")
     if r.get("whisper_tiny_wer") is not None:
@@ -135,7 +148,7 @@ def _summary(rows: list[dict]) -> dict:
 
     if not rows:
         return {"speakers": 0}
-    keys = ["base_wer", "adapted_wer", "finetune_wer", "stock_unpadded_wer", "whisper_tiny_wer", "adapt_seconds"]
+    keys = ["base_wer", "adapted_wer", "gated_wer", "finetune_wer", "stock_unpadded_wer", "whisper_tiny_wer", "adapt_seconds"]
     s = {"speakers": len(rows)}
     for k in keys:
         vals = [r[k] for r in rows if r.get(k) is not None]
@@ -149,19 +162,26 @@ def _summary(rows: list[dict]) -> dict:
         if gain_maml > 0:
             s["maml_advantage_share"] = (s["mean_finetune_wer"] - s["mean_adapted_wer"]) / gain_maml
     s["worse_than_base"] = [r["speaker"] for r in rows if r["adapted_wer"] > r["base_wer"] * 1.02 + 1e-9]
+    if any("gated_wer" in r for r in rows):
+        s["gated_worse_than_base"] = [r["speaker"] for r in rows
+                                      if "gated_wer" in r and r["gated_wer"] > r["base_wer"] * 1.02 + 1e-9]
+        s["gate_kept_base"] = [r["speaker"] for r in rows if r.get("gate_installed") is False]
     return s
 
 
 def _table(rows: list[dict], summary: dict) -> str:
-    head = "| speaker | source | base WER | fine-tune WER | MAML WER | Whisper tiny.en WER | adapt s |\n|---|---|---|---|---|---|---|\n"
+    head = ("| speaker | source | base WER | fine-tune WER | MAML WER | MAML, held-back gate (app) | "
+            "Whisper tiny.en WER | adapt s |\n|---|---|---|---|---|---|---|---|\n")
     fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
     body = "".join(
         f"| {r['speaker']} | {r['source']} | {fmt(r['base_wer'])} | {fmt(r.get('finetune_wer'))} | "
-        f"{fmt(r['adapted_wer'])} | {fmt(r.get('whisper_tiny_wer'))} | {r['adapt_seconds']:.1f} |\n"
+        f"{fmt(r['adapted_wer'])} | {fmt(r.get('gated_wer'))}{'' if r.get('gate_installed', True) else ' (base kept)'} | "
+        f"{fmt(r.get('whisper_tiny_wer'))} | {r['adapt_seconds']:.1f} |\n"
         for r in rows
     )
     mean = (f"| **mean** | | {fmt(summary.get('mean_base_wer'))} | {fmt(summary.get('mean_finetune_wer'))} | "
-            f"{fmt(summary.get('mean_adapted_wer'))} | {fmt(summary.get('mean_whisper_tiny_wer'))} | "
+            f"{fmt(summary.get('mean_adapted_wer'))} | {fmt(summary.get('mean_gated_wer'))} | "
+            f"{fmt(summary.get('mean_whisper_tiny_wer'))} | "
             f"{summary.get('mean_adapt_seconds', 0):.1f} |\n")
     return head + body + mean
 

