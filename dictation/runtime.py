@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dictation.decoding import DecodingRules, TextTokenizer, greedy_decode
+from dictation.decoding import DecodingRules, TextTokenizer, greedy_decode, rescore_shortlist
 
 SAMPLE_RATE = 16000
 MIN_SPEECH_SECONDS = 0.12
@@ -88,6 +88,16 @@ class Transcriber:
                 raise ModelMissingError(f"{model_dir} is not a complete model: {name} is missing")
         self.model_dir = model_dir
         self.info = json.loads((model_dir / "model.json").read_text())
+        # Format 2: numpy embeds the tokens and rescores the int8 projection's shortlist.
+        # Memory-mapped, so only the rows used are resident. Format 1 (tokens in, float
+        # logits out) is still read: profiles exported by older versions keep working.
+        self._format = int(self.info.get("format_version", 1))
+        if self._format >= 2:
+            for name in ("embedding.npy", "positions.npy"):
+                if not (model_dir / name).is_file():
+                    raise ModelMissingError(f"{model_dir} is not a complete model: {name} is missing")
+            self._embedding = np.load(model_dir / "embedding.npy", mmap_mode="r")
+            self._positions = np.load(model_dir / "positions.npy")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -120,10 +130,16 @@ class Transcriber:
         cache = [self._empty, self._empty]
 
         def step(tokens: list[int]) -> np.ndarray:
-            logits, cache[0], cache[1] = self.decoder.run(None, {
-                "tokens": np.array([tokens], np.int64), "cross_k": cross_k, "cross_v": cross_v,
-                "self_k": cache[0], "self_v": cache[1]})
-            return logits[0]
+            if self._format < 2:
+                logits, cache[0], cache[1] = self.decoder.run(None, {
+                    "tokens": np.array([tokens], np.int64), "cross_k": cross_k, "cross_v": cross_v,
+                    "self_k": cache[0], "self_v": cache[1]})
+                return logits[0]
+            offset = cache[0].shape[2]
+            x = self._embedding[tokens].astype(np.float32) + self._positions[offset : offset + len(tokens)]
+            approx, hidden, cache[0], cache[1] = self.decoder.run(None, {
+                "x": x[None], "cross_k": cross_k, "cross_v": cross_v, "self_k": cache[0], "self_v": cache[1]})
+            return rescore_shortlist(approx[0], hidden[0], self._embedding)
 
         tokens = greedy_decode(step, self.rules, audio_seconds=len(a) / SAMPLE_RATE)
         text = self.tokenizer.decode(tokens)
@@ -131,6 +147,9 @@ class Transcriber:
 
 
 BUNDLE_NAME = "dictation-tiny-en"
+# Written by dictation.export into model.json; part of the base export's cache key, so a
+# new export format never reuses a stale cached base model.
+EXPORT_FORMAT_VERSION = 2
 
 
 def bundled_model_dir() -> Path:
@@ -172,7 +191,7 @@ def base_model_dir() -> Path:
     # Keyed by content too: a retrained bundle must never reuse a stale export.
     files = tuple(bundle / n for n in ("bundle.json", "weights.npz") if (bundle / n).is_file())
     stamps = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    out = cache_root() / "models" / f"base-{version}-{_bundle_digest(stamps)}"
+    out = cache_root() / "models" / f"base-{version}-f{EXPORT_FORMAT_VERSION}-{_bundle_digest(stamps)}"
     if (out / "model.json").is_file():
         return out
     proc = subprocess.run(

@@ -35,8 +35,43 @@ def test_export_records_a_passed_parity_check(base_model):
     assert len(parity["lengths_s"]) >= 3 and len(set(parity["lengths_s"])) == len(parity["lengths_s"])
     assert parity["cross_kv_max_abs"] <= parity["tolerance"]["cross_kv_atol"]
     assert parity["logits_max_abs"] <= parity["tolerance"]["logits_atol"]
-    for name in ("encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json"):
+    assert parity["int8_logits_max_abs"] <= parity["tolerance"]["int8_logits_atol"]
+    for name in ("encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json", "embedding.npy", "positions.npy"):
         assert (base_model / name).is_file()
+
+
+def test_output_projection_is_int8_and_the_embedding_is_kept_once_in_float16(base_model):
+    import onnx
+
+    from dictation.model.bundle import load_bundle
+
+    emb = np.load(base_model / "embedding.npy", mmap_mode="r")
+    ref = load_bundle().model.decoder.token_embedding.weight.detach().numpy()
+    assert emb.dtype == np.float16 and emb.shape == ref.shape
+    assert np.array_equal(emb.astype(np.float32), ref)  # the backbone's float16 values, exactly
+    graph = onnx.load(str(base_model / "decoder.onnx"))
+    sizes = {i.name: (i.data_type, int(np.prod(i.dims))) for i in graph.graph.initializer}
+    big = [v for v in sizes.values() if v[1] >= ref.size]
+    assert big == [(onnx.TensorProto.INT8, ref.size)]  # no float copy of the vocabulary matrix
+
+
+def test_shortlist_rescoring_restores_the_float_choice():
+    from dictation.decoding import rescore_shortlist
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(5000, 64)).astype(np.float16)
+    agree = 0
+    for _ in range(50):
+        h = rng.normal(size=64).astype(np.float32)
+        exact = emb.astype(np.float32) @ h
+        approx = exact + rng.normal(0, 0.5, size=exact.shape).astype(np.float32)  # int8-like error
+        out = rescore_shortlist(approx, h, emb, k=32)
+        short = np.argpartition(approx, -32)[-32:]
+        assert np.allclose(out[short], exact[short], atol=1e-4)
+        rest = np.setdiff1d(np.arange(len(exact)), short)
+        assert np.array_equal(out[rest], approx[rest])  # untouched outside the shortlist
+        agree += int(np.argmax(out) == np.argmax(exact))
+    assert agree == 50
 
 
 def test_parity_gate_rejects_a_graph_that_drifted_from_torch(base_model):
