@@ -672,6 +672,14 @@ class MicrophoneStream:
                 self._to_output(list(self._take)),
             )
 
+    def peek_take(self) -> np.ndarray:
+        """The running take so far (16 kHz mono float32, pre-roll included); it keeps running."""
+        with self._lock:
+            if self._take is None:
+                raise AudioDeviceError("no take is running")
+            blocks = list(self._take)
+        return self._to_output(blocks)
+
     def stop_take(self) -> np.ndarray:
         """End the take and return it: 16 kHz mono float32, pre-roll included."""
         self.check()

@@ -115,9 +115,15 @@ def test_full_flow_through_the_virtual_microphone(
         # Dictation of a played phrase: transcript shown, and on the clipboard.
         window.show_page(2)
         view = window.dictation_view
-        wav = flite_wav("Please send the report before Friday.", tmp_path / "dictate.wav")
+        wav = flite_wav("Please send the report before Friday, and copy the whole team on it.",
+                        tmp_path / "dictate.wav")
+        partials: list[str] = []
+        view.partial_shown.connect(partials.append)
         say(qtbot, window, view.talk_button, virtual_mic, wav)
         qtbot.waitUntil(lambda: "report" in view.text.toPlainText().lower(), timeout=WAIT_MS)
+        # Live preview: the take so far was transcribed while the key was held.
+        assert any(p.strip() for p in partials), partials
+        assert "Hearing" not in view.status.text()  # the final result replaced the preview
         assert QGuiApplication.clipboard().text() == view.text.toPlainText()
         assert window.profile.history()[-1]["text"] == view.text.toPlainText()
     finally:

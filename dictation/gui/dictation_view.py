@@ -24,7 +24,7 @@ from dictation.gui.style import label, set_state
 class DictationView(QWidget):
     """Shows recording state and transcripts. The main window does the work.
 
-    Signals: talk_pressed(), talk_released(), copy_requested(), correction_submitted(str),
+    Signals: talk_pressed(), talk_released(), copy_requested(), correction_submitted(str), partial_shown(str),
     auto_copy_toggled(bool).
     """
 
@@ -33,6 +33,7 @@ class DictationView(QWidget):
     copy_requested = Signal()
     correction_submitted = Signal(str)
     auto_copy_toggled = Signal(bool)
+    partial_shown = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,6 +145,11 @@ class DictationView(QWidget):
 
     def show_status(self, text: str, state: str = "idle") -> None:
         set_state(self.status, text, state)
+
+    def show_partial(self, text: str) -> None:
+        """What the model hears so far, while the key is still held (not yet in the text)."""
+        self.show_status(f"Hearing: \u201c{text.strip()}\u2026\u201d" if text.strip() else "Listening\u2026")
+        self.partial_shown.emit(text)
 
     # -- transcripts ---------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -47,6 +47,12 @@ from dictation.profiles import (
 log = logging.getLogger(__name__)
 
 PAGE_ENROLL, PAGE_ADAPT, PAGE_DICTATE = 0, 1, 2
+# Live preview while the key is held: one partial transcription in flight at a time, of
+# at most the last PARTIAL_MAX_SECONDS, so the final transcription waits for at most
+# one short partial.
+PARTIAL_INTERVAL_MS = 900
+PARTIAL_MIN_SECONDS = 0.8
+PARTIAL_MAX_SECONDS = 8.0
 _GUI_STATE = "gui.json"  # app-level state (last used profile) in the data root
 
 
@@ -160,6 +166,11 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self.show_about)
 
     def _connect(self) -> None:
+        self._partial_busy = False
+        self._partial_timer = QTimer(self)
+        self._partial_timer.setInterval(PARTIAL_INTERVAL_MS)
+        self._partial_timer.timeout.connect(self._partial_tick)
+        self.recorder.recording_changed.connect(lambda on: None if on else self._partial_timer.stop())
         self.recorder.level_changed.connect(self.first_run.meter.set_level)
         self.recorder.level_changed.connect(self.dictation_view.meter.set_level)
         self.recorder.recording_changed.connect(self.dictation_view.set_recording)
@@ -359,8 +370,33 @@ class MainWindow(QMainWindow):
         target = self._ptt_target()
         if target is self.wizard:
             self.wizard.press()
-        elif target is self.dictation_view and not self.recorder.begin():
-            self.dictation_view.show_status(self.mic_error or "No microphone.", "bad")
+        elif target is self.dictation_view:
+            if not self.recorder.begin():
+                self.dictation_view.show_status(self.mic_error or "No microphone.", "bad")
+            elif (self.settings or {}).get("live_preview", True):
+                self._partial_timer.start()
+
+    def _partial_tick(self) -> None:
+        """Transcribe the take so far (its last few seconds) and show it as a preview."""
+        if self._partial_busy or not self.recorder.is_recording() or self.pages.currentIndex() != PAGE_DICTATE:
+            return
+        audio = self.recorder.snapshot()
+        rate = self.recorder.sample_rate
+        if audio is None or audio.size < PARTIAL_MIN_SECONDS * rate:
+            return
+        audio = audio[-int(PARTIAL_MAX_SECONDS * rate):]
+        self._partial_busy = True
+
+        def done(transcript: Any) -> None:
+            self._partial_busy = False
+            if self.recorder.is_recording():  # the final text may already be on its way
+                self.dictation_view.show_partial(str(transcript.text))
+
+        def failed(message: str) -> None:
+            self._partial_busy = False
+            log.debug("partial transcription failed: %s", message)
+
+        self.engine.transcribe(audio, rate, done, failed)
 
     def push_to_talk_released(self) -> None:
         if self.pages.currentIndex() == PAGE_ENROLL:

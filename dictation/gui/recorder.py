@@ -24,6 +24,7 @@ class AudioSource(Protocol):
 
     def start_take(self) -> None: ...
     def stop_take(self) -> np.ndarray: ...
+    # Optional: def peek_take(self) -> np.ndarray  (the take so far; enables the live preview)
     def level(self) -> float: ...
     def close(self) -> None: ...
 
@@ -109,6 +110,17 @@ class Recorder(QObject):
         self.recording_changed.emit(False)
         self.take_ready.emit(audio)
         return audio
+
+    def snapshot(self) -> np.ndarray | None:
+        """The take recorded so far, while it continues (None if not recording or unsupported)."""
+        peek = getattr(self._source, "peek_take", None)
+        if peek is None or not self._recording:
+            return None
+        try:
+            return np.asarray(peek(), dtype=np.float32).reshape(-1)
+        except Exception:
+            log.debug("peek_take failed", exc_info=True)
+            return None
 
     def cancel(self) -> None:
         """Stop without emitting a take."""

@@ -49,6 +49,10 @@ class MicrophoneSource:
     def stop_take(self) -> np.ndarray:
         return self.stream.stop_take()
 
+    def peek_take(self) -> np.ndarray:
+        """The running take so far (for the live preview)."""
+        return self.stream.peek_take()
+
     def level(self) -> float:
         # A dB scale (-60..0 dBFS -> 0..1) shows quiet speech, unlike a linear one.
         return min(1.0, max(0.0, (self.stream.level.rms_dbfs + 60.0) / 60.0))

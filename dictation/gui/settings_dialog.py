@@ -30,6 +30,7 @@ DEFAULT_SETTINGS: dict = {
     "auto_copy": True,
     "hotkey": False,
     "commands": False,
+    "live_preview": True,
 }
 HOTKEY_REASON = (
     "A system-wide hotkey needs a keyboard hook outside Qt, which this version does not "
@@ -95,13 +96,18 @@ class SettingsDialog(QDialog):
         commands_note = label("Say " + ", ".join(f"\u201c{c}\u201d" for c in SPOKEN_COMMANDS)
                               + " to insert punctuation and line breaks.", "subtitle")
 
+        self.live_preview = QCheckBox("Show the words while you speak (uses more CPU)")
+        self.live_preview.setChecked(bool(settings["live_preview"]))
+        self.live_preview.setToolTip("Transcribes the take so far about once a second while the key is held; "
+                                     "the final text still comes from the whole take.")
+
         general = QGroupBox("General")
         general_layout = QVBoxLayout(general)
         form = QFormLayout()
         form.addRow("Microphone:", self.mic_combo)
         form.addRow("Compute device for adaptation:", self.device_combo)
         general_layout.addLayout(form)
-        for widget in (self.auto_copy, self.commands, commands_note, self.hotkey, hotkey_note):
+        for widget in (self.auto_copy, self.live_preview, self.commands, commands_note, self.hotkey, hotkey_note):
             general_layout.addWidget(widget)
         for note in (commands_note, hotkey_note):
             note.setContentsMargins(24, 0, 0, 6)
@@ -162,4 +168,5 @@ class SettingsDialog(QDialog):
             "auto_copy": self.auto_copy.isChecked(),
             "hotkey": False,
             "commands": self.commands.isChecked(),
+            "live_preview": self.live_preview.isChecked(),
         }
