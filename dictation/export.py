@@ -4,8 +4,9 @@ Two graphs, written into one model directory:
 - `encoder.onnx`: audio (1, samples) -> cross_k, cross_v (layers, 1, frames, d). The log-mel
   front end is inside the graph, so the runtime needs neither torch nor a feature library.
 - `decoder.onnx`: x (1, n, d) embedded tokens, cross_k/v, self_k/v cache (layers, 1,
-  past, d) -> int8-projected logits of the last position (1, vocab), its hidden state
-  (1, d) and the grown cache. `embedding.npy` (float16, the tied token embedding) and
+  past, d) -> logits of the last position (1, vocab), its hidden state (1, d) and the
+  grown cache; its matrices are int8 (`_quantize_decoder`) after the float graph has
+  passed the strict parity check. `embedding.npy` (float16, the tied token embedding) and
   `positions.npy` let the runtime embed tokens and rescore the int8 top-k exactly.
 Plus `model.json` (config, version, parity report), `tokenizer.json` and the decoding
 rules `config.json`. The directory is built in a staging folder and renamed into place
@@ -34,8 +35,11 @@ OPSET = 17
 FORMAT_VERSION = EXPORT_FORMAT_VERSION
 # Parity tolerances (float32 torch vs onnxruntime on the same input).
 CROSS_KV_ATOL = 2e-3
-LOGITS_ATOL = 2e-2        # exactly rescored shortlist logits
-INT8_LOGITS_ATOL = 2.0    # int8 projection (weights and activations), which only picks the shortlist
+LOGITS_ATOL = 2e-2         # float decoder graph: all logits
+# The shipped int8 decoder (measured on the 0.3.0 bundle, 9 random-length inputs: shortlist
+# 0.43-0.60 after rescoring, all logits 1.03-1.14, same greedy tokens on all):
+INT8_RESCORED_ATOL = 1.5
+INT8_LOGITS_ATOL = 3.0
 PARITY_SECONDS = (0.7, 2.3, 5.1)
 
 
@@ -60,7 +64,7 @@ class DecoderGraph(nn.Module):
 
     The token embedding lookup happens outside (numpy, on the float16 `embedding.npy`),
     so the graph holds the tied embedding only once: as the output projection, which
-    the export then quantizes to int8 (`_quantize_projection`).
+    the export then quantizes to int8 with the rest (`_quantize_decoder`).
     """
 
     def __init__(self, model: Whisper) -> None:
@@ -88,23 +92,20 @@ def embed_tokens(model: Whisper, tokens: list[int], offset: int) -> torch.Tensor
     return dec.token_embedding(t) + dec.positional_embedding[offset : offset + len(tokens)]
 
 
-def _quantize_projection(src: Path, dst: Path) -> None:
-    """int8 (per output column) weights for the output projection only.
+def _quantize_decoder(src: Path, dst: Path) -> None:
+    """int8 weights (per output column, dynamic activation quantization) for every matrix
+    of the decoder graph: the output projection and the blocks' projections.
 
-    Measured on 2 cores: the float32 projection reads 80 MB per token and was ~6 ms of a
-    ~9 ms decoder step; int8 reads 20 MB. The runtime rescores the int8 top-k exactly
-    (`decoding.rescore_shortlist`), so the chosen tokens stay those of the float model.
+    Measured on 2 cores: a float32 decoder step reads ~120 MB of weights (80 MB of them the
+    tied projection) and took ~9 ms; int8 projection alone 7.1 ms, all matrices int8
+    5.3 ms. The runtime rescores the int8 top-k exactly from the float16 embedding
+    (`decoding.rescore_shortlist`). Effect on accuracy, 120 meta-validation clips
+    (`benchmarks/compare_exports.py`): 112 identical transcripts, WER 14.6 % -> 14.3 %.
     """
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    m = onnx.load(str(src), load_external_data=False)
-    inits = {i.name: list(i.dims) for i in m.graph.initializer}
-    names = [n.name for n in m.graph.node
-             if n.op_type == "MatMul" and len(inits.get(n.input[1], [])) == 2 and inits[n.input[1]][1] > 10000]
-    if len(names) != 1:
-        raise RuntimeError(f"expected one output-projection MatMul in {src}, found {names}")
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, nodes_to_quantize=names)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul"])
 
 
 def _torch_reference(model: Whisper, audio: np.ndarray):
@@ -120,13 +121,17 @@ def _torch_reference(model: Whisper, audio: np.ndarray):
     return ck.numpy(), cv.numpy(), logits.numpy()[0], first, logits2.numpy()[0]
 
 
-def check_parity(model: Whisper, model_dir: Path, seed: int = 0) -> dict:
+def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = "decoder.onnx",
+                 quantized: bool = True) -> dict:
     """Compare torch and onnxruntime (+ the runtime's rescoring) on random-length inputs;
     raise ExportParityError on drift.
 
-    Checked per input: cross k/v, the exactly rescored logits of the int8 shortlist, the
-    greedy token at both decoding steps, and the int8 logits overall (looser: they only
-    choose the shortlist).
+    Checked per input: cross k/v, the rescored logits of the shortlist, the logits overall
+    and the greedy token at both decoding steps. `quantized=False` (the float decoder
+    graph, before int8): every tolerance strict and the same greedy tokens required: this
+    proves the export. `quantized=True` (the shipped int8 graph): the int8 tolerances,
+    which bound what quantization changed; token agreement is reported, not required
+    (on noise input the top tokens are close, and int8 may reorder them).
     """
     import onnxruntime as ort
 
@@ -135,17 +140,20 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0) -> dict:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     enc = ort.InferenceSession(str(model_dir / "encoder.onnx"), opts, providers=["CPUExecutionProvider"])
-    dec = ort.InferenceSession(str(model_dir / "decoder.onnx"), opts, providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(str(model_dir / decoder), opts, providers=["CPUExecutionProvider"])
     emb = np.load(model_dir / "embedding.npy")
+    short_atol, all_atol = (INT8_RESCORED_ATOL, INT8_LOGITS_ATOL) if quantized else (LOGITS_ATOL, LOGITS_ATOL)
     pos = np.load(model_dir / "positions.npy")
 
     def embed(tokens: list[int], offset: int) -> np.ndarray:
         return (emb[tokens].astype(np.float32) + pos[offset : offset + len(tokens)])[None]
 
     rng = np.random.default_rng(seed)
-    report = {"cross_kv_max_abs": 0.0, "logits_max_abs": 0.0, "int8_logits_max_abs": 0.0, "lengths_s": [],
-              "tolerance": {"cross_kv_atol": CROSS_KV_ATOL, "logits_atol": LOGITS_ATOL,
-                            "int8_logits_atol": INT8_LOGITS_ATOL, "shortlist": SHORTLIST}}
+    report = {"graph": decoder, "cross_kv_max_abs": 0.0, "logits_max_abs": 0.0, "all_logits_max_abs": 0.0,
+              "same_greedy_tokens": True, "lengths_s": [],
+              "tolerance": {"cross_kv_atol": CROSS_KV_ATOL, "logits_atol": short_atol,
+                            "all_logits_atol": all_atol, "shortlist": SHORTLIST,
+                            "same_greedy_tokens_required": not quantized}}
     for seconds in PARITY_SECONDS:
         n = int(seconds * 16000) + int(rng.integers(0, 160))
         # speech-like test signal: noise shaped by a slow envelope plus a few tones
@@ -170,14 +178,15 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0) -> dict:
             same_tokens &= int(np.argmax(exact)) == int(np.argmax(ref))
         report["cross_kv_max_abs"] = max(report["cross_kv_max_abs"], kv_err)
         report["logits_max_abs"] = max(report["logits_max_abs"], lg_err)
-        report["int8_logits_max_abs"] = max(report["int8_logits_max_abs"], q_err)
+        report["all_logits_max_abs"] = max(report["all_logits_max_abs"], q_err)
+        report["same_greedy_tokens"] &= bool(same_tokens)
         report["lengths_s"].append(round(n / 16000, 3))
-        if kv_err > CROSS_KV_ATOL or lg_err > LOGITS_ATOL or q_err > INT8_LOGITS_ATOL or not same_tokens:
+        if kv_err > CROSS_KV_ATOL or lg_err > short_atol or q_err > all_atol or (not quantized and not same_tokens):
             raise ExportParityError(
-                f"ONNX export disagrees with torch on a {n / 16000:.2f} s input: cross k/v max error "
-                f"{kv_err:.2e} (tolerance {CROSS_KV_ATOL:.0e}), rescored logits max error {lg_err:.2e} "
-                f"(tolerance {LOGITS_ATOL:.0e}), int8 logits max error {q_err:.2e} (tolerance "
-                f"{INT8_LOGITS_ATOL:.0e}), same greedy tokens: {same_tokens}"
+                f"ONNX export ({decoder}) disagrees with torch on a {n / 16000:.2f} s input: cross k/v "
+                f"max error {kv_err:.2e} (tolerance {CROSS_KV_ATOL:.0e}), shortlist logits max error "
+                f"{lg_err:.2e} (tolerance {short_atol:.0e}), all logits max error {q_err:.2e} (tolerance "
+                f"{all_atol:.0e}), same greedy tokens: {same_tokens}"
             )
     return report
 
@@ -222,15 +231,16 @@ def export_model(
                               "new_self_k": {2: "total"}, "new_self_v": {2: "total"}},
                 opset_version=OPSET, dynamo=False,
             )
-        _quantize_projection(stage / "decoder-float.onnx", stage / "decoder.onnx")
-        (stage / "decoder-float.onnx").unlink()
         dec = graph_model.decoder
         np.save(stage / "embedding.npy", dec.token_embedding.weight.detach().numpy().astype(np.float16))
         np.save(stage / "positions.npy", dec.positional_embedding.detach().numpy().astype(np.float32))
+        parity = check_parity(model, stage, decoder="decoder-float.onnx", quantized=False)
+        _quantize_decoder(stage / "decoder-float.onnx", stage / "decoder.onnx")
+        (stage / "decoder-float.onnx").unlink()
         shutil.copyfile(tokenizer_json, stage / "tokenizer.json")
         shutil.copyfile(rules_json, stage / "config.json")
         DecodingRules.from_config(stage / "config.json")  # fail now, not at dictation time
-        parity = check_parity(model, stage)
+        parity["int8"] = check_parity(model, stage, decoder="decoder.onnx", quantized=True)
         info = {
             "format_version": FORMAT_VERSION,
             "whisper_config": model.cfg.to_dict(),

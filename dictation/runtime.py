@@ -149,7 +149,7 @@ class Transcriber:
 BUNDLE_NAME = "dictation-tiny-en"
 # Written by dictation.export into model.json; part of the base export's cache key, so a
 # new export format never reuses a stale cached base model.
-EXPORT_FORMAT_VERSION = 2
+EXPORT_FORMAT_VERSION = 3  # 2: int8 projection only; 3: every decoder matrix int8
 
 
 def bundled_model_dir() -> Path:

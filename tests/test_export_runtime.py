@@ -33,14 +33,20 @@ def test_export_records_a_passed_parity_check(base_model):
     info = json.loads((base_model / "model.json").read_text())
     parity = info["parity"]
     assert len(parity["lengths_s"]) >= 3 and len(set(parity["lengths_s"])) == len(parity["lengths_s"])
+    # the float graph: strict, same greedy tokens as torch
     assert parity["cross_kv_max_abs"] <= parity["tolerance"]["cross_kv_atol"]
-    assert parity["logits_max_abs"] <= parity["tolerance"]["logits_atol"]
-    assert parity["int8_logits_max_abs"] <= parity["tolerance"]["int8_logits_atol"]
+    assert parity["logits_max_abs"] <= parity["tolerance"]["logits_atol"] <= 2e-2
+    assert parity["same_greedy_tokens"] and parity["tolerance"]["same_greedy_tokens_required"]
+    # the shipped int8 graph: bounded
+    q = parity["int8"]
+    assert q["graph"] == "decoder.onnx" and q["cross_kv_max_abs"] <= q["tolerance"]["cross_kv_atol"]
+    assert q["logits_max_abs"] <= q["tolerance"]["logits_atol"]
+    assert q["all_logits_max_abs"] <= q["tolerance"]["all_logits_atol"]
     for name in ("encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json", "embedding.npy", "positions.npy"):
         assert (base_model / name).is_file()
 
 
-def test_output_projection_is_int8_and_the_embedding_is_kept_once_in_float16(base_model):
+def test_decoder_matrices_are_int8_and_the_embedding_is_kept_once_in_float16(base_model):
     import onnx
 
     from dictation.model.bundle import load_bundle
@@ -53,6 +59,8 @@ def test_output_projection_is_int8_and_the_embedding_is_kept_once_in_float16(bas
     sizes = {i.name: (i.data_type, int(np.prod(i.dims))) for i in graph.graph.initializer}
     big = [v for v in sizes.values() if v[1] >= ref.size]
     assert big == [(onnx.TensorProto.INT8, ref.size)]  # no float copy of the vocabulary matrix
+    mats = [v for v in sizes.values() if v[1] >= 384 * 384]
+    assert mats and all(t == onnx.TensorProto.INT8 for t, _ in mats)  # every block matrix too
 
 
 def test_shortlist_rescoring_restores_the_float_choice():

@@ -183,7 +183,27 @@ def _table(rows: list[dict], summary: dict) -> str:
             f"{fmt(summary.get('mean_adapted_wer'))} | {fmt(summary.get('mean_gated_wer'))} | "
             f"{fmt(summary.get('mean_whisper_tiny_wer'))} | "
             f"{summary.get('mean_adapt_seconds', 0):.1f} |\n")
-    return head + body + mean
+    return head + body + mean + "\n" + _group_table(rows)
+
+
+def _group_table(rows: list[dict]) -> str:
+    """Per-source means (per-speaker WER averaged), plus all speakers."""
+    import numpy as np
+
+    cols = [("base", "base_wer"), ("MAML", "adapted_wer"), ("MAML, gate", "gated_wer"),
+            ("fine-tune", "finetune_wer"), ("stock weights, our input", "stock_unpadded_wer"),
+            ("Whisper tiny.en", "whisper_tiny_wer")]
+    cols = [(t, k) for t, k in cols if any(r.get(k) is not None for r in rows)]
+    groups = sorted({r["source"] for r in rows}) + ["all"]
+    out = "| source | speakers | " + " | ".join(t for t, _ in cols) + " |\n|---|---|" + "---|" * len(cols) + "\n"
+    for g in groups:
+        rs = rows if g == "all" else [r for r in rows if r["source"] == g]
+        vals = []
+        for _, k in cols:
+            v = [r[k] for r in rs if r.get(k) is not None]
+            vals.append(f"{np.mean(v):.1%}" if v else "n/a")
+        out += f"| {g} | {len(rs)} | " + " | ".join(vals) + " |\n"
+    return out
 
 
 def _print(res: dict, as_json: bool) -> None:
