@@ -135,7 +135,7 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = 
     """
     import onnxruntime as ort
 
-    from dictation.decoding import SHORTLIST, rescore_shortlist
+    from dictation.decoding import RESCORE_MARGIN, SHORTLIST, rescore_shortlist, shortlist
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -152,7 +152,7 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = 
     report = {"graph": decoder, "cross_kv_max_abs": 0.0, "logits_max_abs": 0.0, "all_logits_max_abs": 0.0,
               "same_greedy_tokens": True, "lengths_s": [],
               "tolerance": {"cross_kv_atol": CROSS_KV_ATOL, "logits_atol": short_atol,
-                            "all_logits_atol": all_atol, "shortlist": SHORTLIST,
+                            "all_logits_atol": all_atol, "shortlist": SHORTLIST, "rescore_margin": RESCORE_MARGIN,
                             "same_greedy_tokens_required": not quantized}}
     for seconds in PARITY_SECONDS:
         n = int(seconds * 16000) + int(rng.integers(0, 160))
@@ -172,7 +172,7 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = 
         lg_err, q_err, same_tokens = 0.0, 0.0, True
         for ref, q, h in ((logits, q1[0], h1[0]), (logits2, q2[0], h2[0])):
             exact = rescore_shortlist(q, h, emb)
-            short = np.argpartition(q, -SHORTLIST)[-SHORTLIST:]
+            short = shortlist(q)
             lg_err = max(lg_err, float(np.abs(exact[short] - ref[short]).max()))
             q_err = max(q_err, float(np.abs(q - ref).max()))
             same_tokens &= int(np.argmax(exact)) == int(np.argmax(ref))

@@ -64,7 +64,7 @@ def test_decoder_matrices_are_int8_and_the_embedding_is_kept_once_in_float16(bas
 
 
 def test_shortlist_rescoring_restores_the_float_choice():
-    from dictation.decoding import rescore_shortlist
+    from dictation.decoding import rescore_shortlist, shortlist
 
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(5000, 64)).astype(np.float16)
@@ -73,8 +73,9 @@ def test_shortlist_rescoring_restores_the_float_choice():
         h = rng.normal(size=64).astype(np.float32)
         exact = emb.astype(np.float32) @ h
         approx = exact + rng.normal(0, 0.5, size=exact.shape).astype(np.float32)  # int8-like error
-        out = rescore_shortlist(approx, h, emb, k=32)
-        short = np.argpartition(approx, -32)[-32:]
+        out = rescore_shortlist(approx, h, emb, k=32, margin=2.0)
+        short = shortlist(approx, k=32, margin=2.0)
+        assert 1 <= short.size <= 32 and np.argmax(approx) in short
         assert np.allclose(out[short], exact[short], atol=1e-4)
         rest = np.setdiff1d(np.arange(len(exact)), short)
         assert np.array_equal(out[rest], approx[rest])  # untouched outside the shortlist
