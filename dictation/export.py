@@ -92,7 +92,10 @@ def embed_tokens(model: Whisper, tokens: list[int], offset: int) -> torch.Tensor
     return dec.token_embedding(t) + dec.positional_embedding[offset : offset + len(tokens)]
 
 
-def _quantize_decoder(src: Path, dst: Path) -> None:
+QUANTIZE_CHOICES = ("all", "projection", "none")
+
+
+def _quantize_decoder(src: Path, dst: Path, which: str = "all") -> None:
     """int8 weights (per output column, dynamic activation quantization) for every matrix
     of the decoder graph: the output projection and the blocks' projections.
 
@@ -100,12 +103,25 @@ def _quantize_decoder(src: Path, dst: Path) -> None:
     tied projection) and took ~9 ms; int8 projection alone 7.1 ms, all matrices int8
     5.3 ms. The runtime rescores the int8 top-k exactly from the float16 embedding
     (`decoding.rescore_shortlist`). Effect on accuracy, 120 meta-validation clips
-    (`benchmarks/compare_exports.py`): 112 identical transcripts, WER 14.6 % -> 14.3 %.
+    (`benchmarks/compare_exports.py`): 111 identical transcripts, WER 14.6 % -> 14.3 %.
+
+    `which`: "all" (shipped), "projection" (the output projection only) or "none" (float;
+    for measuring what int8 changes, `benchmarks/compare_exports.py`).
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    if which == "none":
+        shutil.copyfile(src, dst)
+        return
+    nodes = None
+    if which == "projection":
+        m = onnx.load(str(src), load_external_data=False)
+        dims = {i.name: list(i.dims) for i in m.graph.initializer}
+        nodes = [n.name for n in m.graph.node if n.op_type == "MatMul"
+                 and len(dims.get(n.input[1], [])) == 2 and dims[n.input[1]][1] > 10000]
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"])
+                     op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes)
 
 
 def _torch_reference(model: Whisper, audio: np.ndarray):
@@ -197,6 +213,7 @@ def export_model(
     tokenizer_json: Path,
     rules_json: Path,
     metadata: dict | None = None,
+    quantize: str = "all",
 ) -> dict:
     """Export, check parity, then move the finished directory to `out_dir` atomically.
 
@@ -235,7 +252,9 @@ def export_model(
         np.save(stage / "embedding.npy", dec.token_embedding.weight.detach().numpy().astype(np.float16))
         np.save(stage / "positions.npy", dec.positional_embedding.detach().numpy().astype(np.float32))
         parity = check_parity(model, stage, decoder="decoder-float.onnx", quantized=False)
-        _quantize_decoder(stage / "decoder-float.onnx", stage / "decoder.onnx")
+        if quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"quantize must be one of {QUANTIZE_CHOICES}, not {quantize!r}")
+        _quantize_decoder(stage / "decoder-float.onnx", stage / "decoder.onnx", quantize)
         (stage / "decoder-float.onnx").unlink()
         shutil.copyfile(tokenizer_json, stage / "tokenizer.json")
         shutil.copyfile(rules_json, stage / "config.json")
@@ -247,6 +266,7 @@ def export_model(
             "pad_frames": model.cfg.pad_frames,
             "opset": OPSET,
             "parity": parity,
+            "decoder_int8": quantize,
             "export_seconds": round(time.time() - t0, 2),
             **(metadata or {}),
         }

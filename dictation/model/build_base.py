@@ -16,13 +16,13 @@ from dictation.model.bundle import load_bundle
 from dictation.model.loader import backbone_dir
 
 
-def build(out: Path, bundle_path: Path | None = None) -> dict:
+def build(out: Path, bundle_path: Path | None = None, quantize: str = "all") -> dict:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     bundle = load_bundle(bundle_path)
     bdir = backbone_dir()
     return export_model(
         bundle.model, out, bdir / "tokenizer.json", bdir / "config.json",
-        metadata={"model_version": bundle.info["version"], "adapted": False},
+        metadata={"model_version": bundle.info["version"], "adapted": False}, quantize=quantize,
     )
 
 
@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--quantize", default="all", choices=["all", "projection", "none"],
+                        help="which decoder matrices are int8 (default all, as shipped; others for comparison)")
     args = parser.parse_args(argv)
-    info = build(args.out, args.bundle)
+    info = build(args.out, args.bundle, args.quantize)
     print(f"exported {info['model_version']} to {args.out} (parity: {info['parity']})", file=sys.stderr)
     return 0
 
