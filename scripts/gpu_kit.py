@@ -116,6 +116,8 @@ def pack_corpus(corpus: Path, out: Path, budget: int, level: float, seed: int, m
     out.mkdir(parents=True, exist_ok=True)
     lines, used, stats = [], 0, {"speakers": 0, "utterances": 0, "seconds": 0.0, "by_source": {}}
     for split, spk in order:
+        if budget - used < 100_000:
+            break  # no speaker fits any more
         utts = by_split[split][spk]
         want = fotaq_utts if utts[0].source == "fotaq" else other_utts
         chosen = rng.sample(utts, min(len(utts), want))
