@@ -192,7 +192,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                 lrs[n].copy_(ckpt["lrs"][n])
         opt.load_state_dict(ckpt["opt"])
         start, best = ckpt["step"], ckpt["best"]
-        init_values = ckpt.get("init_values", init_values)
+        init_values = {n: v.cpu() for n, v in ckpt.get("init_values", init_values).items()}
         rng.setstate(ckpt["rng"])
         print(f"resumed from step {start}", flush=True)
 
