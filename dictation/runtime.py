@@ -88,7 +88,7 @@ class Transcriber:
                 raise ModelMissingError(f"{model_dir} is not a complete model: {name} is missing")
         self.model_dir = model_dir
         self.info = json.loads((model_dir / "model.json").read_text())
-        # Format 2: numpy embeds the tokens and rescores the int8 projection's shortlist.
+        # Format >= 2: numpy embeds the tokens and rescores the int8 projection's shortlist.
         # Memory-mapped, so only the rows used are resident. Format 1 (tokens in, float
         # logits out) is still read: profiles exported by older versions keep working.
         self._format = int(self.info.get("format_version", 1))
