@@ -32,7 +32,6 @@ from dictation.model.whisper import Whisper, merged_copy
 from dictation.runtime import EXPORT_FORMAT_VERSION
 
 OPSET = 17
-FORMAT_VERSION = EXPORT_FORMAT_VERSION
 # Parity tolerances (float32 torch vs onnxruntime on the same input).
 CROSS_KV_ATOL = 2e-3
 LOGITS_ATOL = 2e-2         # float decoder graph: all logits
@@ -261,7 +260,7 @@ def export_model(
         DecodingRules.from_config(stage / "config.json")  # fail now, not at dictation time
         parity["int8"] = check_parity(model, stage, decoder="decoder.onnx", quantized=True)
         info = {
-            "format_version": FORMAT_VERSION,
+            "format_version": EXPORT_FORMAT_VERSION,
             "whisper_config": model.cfg.to_dict(),
             "pad_frames": model.cfg.pad_frames,
             "opset": OPSET,

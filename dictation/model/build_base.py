@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from dictation.export import export_model
+from dictation.export import QUANTIZE_CHOICES, export_model
 from dictation.model.bundle import load_bundle
 from dictation.model.loader import backbone_dir
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--bundle", type=Path, default=None)
-    parser.add_argument("--quantize", default="all", choices=["all", "projection", "none"],
+    parser.add_argument("--quantize", default="all", choices=QUANTIZE_CHOICES,
                         help="which decoder matrices are int8 (default all, as shipped; others for comparison)")
     args = parser.parse_args(argv)
     info = build(args.out, args.bundle, args.quantize)

