@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
     a.add_argument("name")
     a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     a.set_defaults(func=cmd_profile_delete)
+    a = actions.add_parser("previous-model",
+                           help="go back to the adapted model installed before the last adaptation")
+    a.add_argument("name")
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    a.set_defaults(func=cmd_profile_previous_model)
     a = actions.add_parser("export", help="write a profile to a zip archive")
     a.add_argument("name")
     a.add_argument("archive", type=Path)
@@ -72,8 +77,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "adapt",
         help="adapt a profile's model to its recordings",
-        description="Adapt the model to a profile's takes in a background process; the new "
-        "model is installed only if it is no worse on held-back phrases.",
+        description="Adapt the model to a profile's takes in a background process, then check "
+        "it by 2-fold cross-validation on the takes; a model the check shows broken is not "
+        "installed.",
     )
     p.add_argument("--profile", required=True)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -182,7 +188,8 @@ def cmd_profile_list(args: argparse.Namespace) -> int:
         if meta:
             model = f"adapted model v{meta.get('version', '?')}"
             if isinstance(meta.get("after_wer"), (int, float)):
-                model += f" ({meta['after_wer'] * 100:.1f}% WER on held-back phrases)"
+                where = "cross-validated on its takes" if meta.get("check") else "on held-back phrases"
+                model += f" ({meta['after_wer'] * 100:.1f}% WER {where})"
         else:
             model = "base model"
         print(f"{name}\t{takes} takes\t{model}")
@@ -212,6 +219,29 @@ def cmd_profile_delete(args: argparse.Namespace) -> int:
             return EXIT_FAIL
     delete_profile(args.name)
     print(f"deleted profile {args.name!r}")
+    return EXIT_OK
+
+
+@_profile_errors
+def cmd_profile_previous_model(args: argparse.Namespace) -> int:
+    from dictation.profiles import ProfileError
+
+    profile = _open_profile(args.name)
+    previous = profile.previous_metadata()
+    if previous is None:
+        raise ProfileError(f"profile {args.name!r} has no previous model to go back to")
+    when = previous.get("installed") or previous.get("created") or "?"
+    if not args.yes:
+        try:
+            answer = input(f"Go back to the adapted model from {when}? The current adapted model is "
+                           "removed. [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("unchanged")
+            return EXIT_FAIL
+    profile.restore_previous_model()
+    print(f"profile {args.name!r} now uses the adapted model from {when}")
     return EXIT_OK
 
 

@@ -93,24 +93,18 @@ def test_job_and_profiles_import_no_torch():
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 0
 
 
-def test_held_back_is_deterministic_and_small():
-    ids = [f"2026{i:04d}-x" for i in range(12)]
-    assert worker.held_back(ids) == worker.held_back(list(reversed(ids)))
-    assert len(worker.held_back(ids)) == 2
-    assert len(worker.held_back(ids[:5])) == 1
-    assert set(worker.held_back(ids[:5])) <= set(ids[:5])
-
-
-def test_install_decision():
-    assert worker.decide_install(0.2, None, 0.1)[0]
-    assert worker.decide_install(0.2, None, 0.2)[0]  # no worse: installed
-    installed, reason = worker.decide_install(0.1, None, 0.25)
+def test_install_decision_refuses_only_a_clearly_broken_adaptation():
+    installed, reason = worker.decide_install(0.2, 0.1)
+    assert installed and reason.startswith("installed: 20.0% -> 10.0% word errors")
+    # Within the noise of a 10-take check (measured up to 1.7x base on speakers whose
+    # test WER improved): installed.
+    assert worker.decide_install(0.2, 0.3)[0]
+    assert worker.decide_install(0.0, 0.05)[0]
+    installed, reason = worker.decide_install(0.1, 0.25)
     assert not installed
-    assert reason == (
-        "not installed: adapted model was worse on your held-back phrases (25.0% vs 10.0%)"
-    )
-    installed, reason = worker.decide_install(0.3, 0.1, 0.2)  # better than base, worse than current
-    assert not installed and "current adapted model (20.0% vs 10.0%)" in reason
+    assert reason.startswith("not installed: adaptation made recognition of your recordings much "
+                             "worse (25.0% vs 10.0% word errors")
+    assert not worker.decide_install(0.0, 0.06)[0]
 
 
 def test_device_resolution():
@@ -187,8 +181,7 @@ def test_cancel_mid_run_reports_cancelled_and_changes_nothing(home, monkeypatch)
     job.cancel()
     events += job.wait(timeout=JOB_TIMEOUT)
     assert events[-1] == {"type": "error", "message": "cancelled"}
-    assert {"type": "status", "message": "loading 4 recordings (1 of them corrections); "
-            "1 held back to check the result"} in events
+    assert {"type": "status", "message": "loading 5 recordings (1 of them corrections)"} in events
     progress = [e for e in events if e["type"] == "progress"]
     assert progress[0]["total"] == 100000
     assert all(e["eta_seconds"] is not None and e["eta_seconds"] > 0 for e in progress)
@@ -280,17 +273,18 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
     assert 0.0 <= done["after_wer"] and 0.0 <= done["before_wer"]
     assert done["device"] == device
     assert [e for e in events if e["type"] == "progress"][-1]["step"] == 2
-    assert {"type": "status", "message": "loading 4 recordings (1 of them corrections); "
-            "1 held back to check the result"} in events
+    assert {"type": "status", "message": "loading 5 recordings (1 of them corrections)"} in events
     reopened = Profile.open("anna")
+    assert done["previous_wer"] is None
+    assert done["installed"] == worker.decide_install(done["before_wer"], done["after_wer"])[0]
     if done["installed"]:
-        assert done["after_wer"] <= done["before_wer"]
         assert reopened.metadata["after_wer"] == done["after_wer"]
+        assert reopened.metadata["check"] == "2-fold cross-validation on 5 recordings"
         assert reopened.metadata["device"] == device
         assert reopened.metadata["corrections"] == 1 and reopened.metadata["steps"] == 2
         assert (reopened.model_dir() / "encoder.onnx").is_file()
     else:
-        assert done["reason"].startswith("not installed: adapted model was worse")
+        assert done["reason"].startswith("not installed: adaptation made recognition")
         assert reopened.model_dir() is None
     assert not list(reopened.path.glob(".stage-*"))
 

@@ -92,3 +92,60 @@ def test_adaptation_runs_on_cuda(takes):
     adapted = adapt(takes, steps=2, device="cuda")
     assert adapted.device.startswith("cuda") and len(adapted.losses) == 2
     assert isinstance(adapted.transcribe_torch(takes[0][0]), str)
+
+
+def test_cross_check_scores_every_take_with_a_model_adapted_without_it(takes, monkeypatch):
+    """The app's check: each fold adapts on the other takes and transcribes only its own."""
+    from dictation.meta import adaptation
+    from dictation.text import wer
+
+    torch.set_num_threads(1)
+    bundle = load_bundle()
+    before_params = {n: p.detach().clone() for n, p in bundle.model.named_parameters()}
+    four = takes + [takes[0]]  # 4 takes: two folds of two
+    log: list[tuple[str, object]] = []
+    real_batch, real_transcribe = adaptation.make_batch, adaptation.transcribe
+
+    def spy_batch(model, tok, items, device="cpu"):
+        log.append(("train", [t for _, t in items]))
+        return real_batch(model, tok, items, device)
+
+    def spy_transcribe(model, audio, rules, tok):
+        adapted = any(not torch.equal(p, before_params[n]) for n, p in model.named_parameters())
+        log.append(("transcribe", (id(audio), adapted)))
+        return real_transcribe(model, audio, rules, tok)
+
+    monkeypatch.setattr(adaptation, "make_batch", spy_batch)
+    monkeypatch.setattr(adaptation, "transcribe", spy_transcribe)
+    check = adaptation.cross_check(four, steps=2, device="cpu", bundle=bundle)
+
+    # Base pass: every take once, unadapted; then per fold one batch of the other fold.
+    base = [e for e in log if e[0] == "transcribe" and not e[1][1]]
+    assert [e[1][0] for e in base] == [id(a) for a, _ in four]
+    trained = [e[1] for e in log if e[0] == "train"]
+    assert trained == [[four[1][1], four[3][1]], [four[0][1], four[2][1]]]
+    scored = [e[1] for e in log if e[0] == "transcribe" and e[1][1]]
+    assert [s[0] for s in scored] == [id(four[0][0]), id(four[2][0]), id(four[1][0]), id(four[3][0])]
+    # The bundle's model is left exactly as it was.
+    assert all(torch.equal(p, before_params[n]) for n, p in bundle.model.named_parameters())
+    from dictation.decoding import DecodingRules
+
+    rules = DecodingRules.from_config(backbone_dir() / "config.json")
+    tok = TextTokenizer(backbone_dir() / "tokenizer.json")
+    base_hyps = [real_transcribe(bundle.model, a, rules, tok) for a, _ in four]
+    assert check.before_wer == pytest.approx(wer([t for _, t in four], base_hyps))
+    assert (check.n_takes, check.folds) == (4, 2) and 0.0 <= check.after_wer
+
+
+def test_cross_check_cancel_restores_the_model(takes):
+    from dictation.meta.adaptation import cross_check
+
+    bundle = load_bundle()
+    before_params = {n: p.detach().clone() for n, p in bundle.model.named_parameters()}
+    calls = []
+    with pytest.raises(AdaptationCancelled):
+        cross_check(takes, steps=3, device="cpu", bundle=bundle,
+                    should_cancel=lambda: calls.append(1) or len(calls) > 5)  # in fold 2
+    assert all(torch.equal(p, before_params[n]) for n, p in bundle.model.named_parameters())
+    with pytest.raises(AdaptationError, match="at least 2 takes"):
+        cross_check(takes[:1], steps=1, device="cpu", bundle=bundle)

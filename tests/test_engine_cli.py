@@ -104,6 +104,30 @@ def test_profile_commands(home, tmp_path):
     assert dictation("profile", "list").stdout.startswith("no profiles")
 
 
+def test_previous_model_command_goes_back_one_adaptation(home):
+    from dictation.profiles import Profile
+
+    assert dictation("profile", "create", "anna").returncode == 0
+    result = dictation("profile", "previous-model", "anna", "--yes")
+    assert result.returncode == 1 and "has no previous model" in result.stderr
+    profile = Profile.open("anna")
+    for marker, installed in (("first", "2026-11-01T10:00:00"), ("second", "2026-11-02T10:00:00")):
+        stage = profile.new_stage_dir() / "model"
+        stage.mkdir()
+        (stage / "encoder.onnx").write_text(marker)
+        profile.install_model(stage, {"after_wer": 0.1, "installed": installed})
+    result = dictation("profile", "previous-model", "anna", stdin="n\n")
+    assert result.returncode == 1 and "unchanged" in result.stdout
+    assert (Profile.open("anna").model_dir() / "encoder.onnx").read_text() == "second"
+    result = dictation("profile", "previous-model", "anna", stdin="y\n")
+    assert result.returncode == 0 and "2026-11-01T10:00:00" in result.stdout
+    reopened = Profile.open("anna")
+    assert (reopened.model_dir() / "encoder.onnx").read_text() == "first"
+    assert reopened.previous_metadata() is None  # one step back, not more
+    result = dictation("profile", "previous-model", "anna", "--yes")
+    assert result.returncode == 1 and "has no previous model" in result.stderr
+
+
 def test_corrupt_profile_is_reported_not_replaced(home, tmp_path):
     assert dictation("profile", "create", "anna").returncode == 0
     info = home / "profiles" / "anna" / "profile.json"

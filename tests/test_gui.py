@@ -578,6 +578,30 @@ def test_reset_to_base_removes_the_adapted_model_after_confirmation(
     assert "not adapted" in window.profile_label.text()
 
 
+def test_previous_model_button_goes_back_one_adaptation(make_window, source, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from dictation.runtime import base_model_dir
+
+    window = open_with_profile(make_window, source)
+    assert not window.open_settings().previous_button.isEnabled()  # nothing to go back to
+    for wer in (0.2, 0.1):
+        stage = window.profile.new_stage_dir() / "model"
+        shutil.copytree(base_model_dir(), stage)
+        window.profile.install_model(stage, {"after_wer": wer})
+    window.engine.set_model_dir(window.profile.model_dir())
+    dialog = window.open_settings()
+    assert dialog.previous_button.isEnabled()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    dialog.previous_button.click()
+    assert window.profile.metadata["after_wer"] == 0.1
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dialog.previous_button.click()
+    assert window.profile.metadata["after_wer"] == 0.2
+    assert window.engine.model_dir() == window.profile.model_dir()
+    assert not dialog.previous_button.isEnabled()
+
+
 def test_about_names_version_model_and_data_folder(make_window, source):
     from dictation import __version__, storage
 

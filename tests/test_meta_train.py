@@ -86,6 +86,50 @@ def test_training_can_widen_the_adapted_blocks_with_task_workers(dictation_cli, 
         assert float(np.abs(z["init/encoder.blocks.3.attn.query.lora_b"]).max()) == 0.0  # stock start
 
 
+@pytest.fixture(scope="module")
+def corpus_with_validation(tiny_corpus, tmp_path_factory):
+    """tiny_corpus plus one validation-split speaker, so training scores validation tasks."""
+    import shutil
+
+    from dictation.corpus.splits import split_of
+
+    root = tmp_path_factory.mktemp("corpus-val")
+    shutil.copytree(tiny_corpus, root, dirs_exist_ok=True)
+    spk = next(n for n in (f"unit-speaker-{i}" for i in range(200)) if split_of(n) == "validation")
+    (root / spk).mkdir()
+    lines = []
+    for i, text in enumerate(SENTENCES):
+        tts_wav(text, root / spk / f"{i:02d}.wav", "espeak", "en-gb-x-rp")
+        lines.append(json.dumps({"audio": f"{spk}/{i:02d}.wav", "text": text, "speaker": spk,
+                                 "source": "espeak", "licence": "GPL-3.0 (espeak-ng)", "duration": 2.5}))
+    with open(root / "manifest.jsonl", "a") as f:
+        f.write("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, corpus_with_validation, tmp_path):
+    from dictation.model.bundle import load_bundle
+
+    run_dir, out = tmp_path / "run", tmp_path / "bundle"
+    first = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert load_bundle(out).info["training"]["step"] == 1  # the first validation score is a best
+    second = _train(dictation_cli, corpus_with_validation, run_dir, out, 2, "--eval-every", "1", "--rebaseline")
+    assert second.returncode == 0, second.stderr[-2000:]
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    step1, rebase, step2 = log
+
+    def score(r):
+        return r["val_loss_adapted"] + 0.5 * r["val_loss_base"]
+
+    # Same checkpoint, same validation tasks: the re-measured best is the step-1 score.
+    assert rebase["rebaseline"] is True and rebase["step"] == 1
+    assert score(rebase) == pytest.approx(score(step1), abs=1e-4)
+    written = load_bundle(out).info["training"]["step"]
+    assert written == (2 if score(step2) < score(rebase) else 1)
+
+
 def test_missing_corpus_is_reported(dictation_cli, tmp_path):
     result = _train(dictation_cli, tmp_path / "nowhere", tmp_path / "run", tmp_path / "b", 1)
     assert result.returncode != 0
@@ -107,11 +151,13 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("base_wer", "adapted_wer", "finetune_wer", "adapt_seconds", "n_enroll", "n_test",
-                "gated_wer", "gate_installed"):
+                "gated_wer", "gate_installed", "check_before_wer", "check_after_wer"):
         assert key in res
-    # The app's rule: an adapted model worse on the held-back phrase is not installed.
-    if not res["gate_installed"]:
-        assert res["gated_wer"] == res["base_wer"]
+    # The app's rule, on the cross-validated check of the enrollment phrases.
+    from dictation.adapt.worker import decide_install
+
+    assert res["gate_installed"] == decide_install(res["check_before_wer"], res["check_after_wer"])[0]
+    assert res["gated_wer"] == (res["adapted_wer"] if res["gate_installed"] else res["base_wer"])
     assert (res["n_enroll"], res["n_test"]) == (4, 2)
     assert 0.0 <= res["base_wer"] <= 1.0 and res["adapt_seconds"] > 0
     assert len(res["adapt_losses"]) == 2 and res["adapt_losses"][1] < res["adapt_losses"][0]

@@ -6,6 +6,8 @@ No torch here (the GUI imports this); the spawned worker imports it. Events from
     {"type": "progress", "step", "total", "loss", "eta_seconds"}   # eta None at step 0
     {"type": "status", "message"}                                   # phase changes, fallbacks
     {"type": "done", "installed", "before_wer", "after_wer", "previous_wer", "reason", "device"}
+        # before/after: cross-validated WER on the profile's recordings (worker docstring);
+        # previous_wer is None since that check (kept for readers of older events)
     {"type": "error", "message"}       # "cancelled" after cancel(); crashes are detected here
 
 Exactly one ``done`` or ``error`` event ends a job.

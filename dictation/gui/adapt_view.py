@@ -80,8 +80,9 @@ class AdaptView(QWidget):
         extra = f" and {corrections} corrections" if corrections else ""
         self.intro.setText(
             f"Your profile has {takes} recorded sentences{extra}. Adaptation fine-tunes the "
-            "speech model to your voice on this computer; a few sentences are held back to "
-            f"measure the result. The new model is kept only if it is better.\n\n"
+            "speech model to your voice on this computer, then checks the result: each half of "
+            "your sentences is recognised by a model adapted on the other half. A model the "
+            f"check shows broken is not installed.\n\n"
             f"Model in use: {model_text}."
         )
         self.start_button.setEnabled(takes > 0 and not self.cancel_button.isEnabled())
@@ -122,7 +123,8 @@ class AdaptView(QWidget):
             set_state(self.status, f"Finished, but the model in use was kept: {reason}.", "idle")
         if before is not None and after is not None:
             self.result_label.setText(
-                f"Words recognised correctly on your held-back sentences: before {before:.1f} %, "
+                "Words recognised correctly in your sentences, each by a model adapted without it: "
+                f"before {before:.1f} %, "
                 f"after {after:.1f} %  (word error rate {message['before_wer'] * 100:.1f} % "
                 f"\u2192 {message['after_wer'] * 100:.1f} %)."
             )

@@ -592,6 +592,8 @@ class MainWindow(QMainWindow):
         dialog.switch_requested.connect(lambda name: (dialog.reject(), self.open_profile(name)))
         dialog.new_requested.connect(lambda: (dialog.reject(), self.show_first_run()))
         dialog.reset_requested.connect(self.reset_profile)
+        dialog.previous_requested.connect(lambda: self.use_previous_model(dialog))
+        dialog.previous_button.setEnabled(self._has_previous_model())
         dialog.delete_requested.connect(lambda name: self.delete_profile(name, dialog))
         dialog.export_requested.connect(self._ask_export)
         dialog.import_requested.connect(lambda: (dialog.reject(), self._ask_import()))
@@ -618,6 +620,34 @@ class MainWindow(QMainWindow):
         self.profile.reset_to_base()
         self.engine.set_model_dir(None)
         self._refresh_summary()
+
+    def _has_previous_model(self) -> bool:
+        try:
+            return self.profile is not None and self.profile.previous_metadata() is not None
+        except ProfileError:
+            return False
+
+    def use_previous_model(self, dialog: SettingsDialog | None = None) -> None:
+        """Go back to the model installed before the last adaptation (after confirmation)."""
+        if not self._has_previous_model():
+            return
+        previous = self.profile.previous_metadata() or {}
+        when = str(previous.get("installed") or previous.get("created") or "an earlier adaptation")
+        answer = QMessageBox.question(
+            self, "Use previous model",
+            f"Go back to the adapted model from {when}? The current adapted model is removed; "
+            "your recordings are kept.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.profile.restore_previous_model()
+        except (ProfileError, OSError) as exc:
+            QMessageBox.warning(self, "Use previous model", f"Could not switch models: {exc}")
+            return
+        self.engine.set_model_dir(self.profile.model_dir())
+        self._refresh_summary()
+        if dialog is not None:
+            dialog.previous_button.setEnabled(self._has_previous_model())
 
     def delete_profile(self, name: str, dialog: QWidget | None = None) -> bool:
         answer = QMessageBox.question(

@@ -48,11 +48,13 @@ def with_defaults(settings: dict) -> dict:
 
 class SettingsDialog(QDialog):
     """Signals (profile management): switch_requested(name), new_requested(),
-    reset_requested(), delete_requested(name), export_requested(), import_requested()."""
+    reset_requested(), previous_requested(), delete_requested(name), export_requested(),
+    import_requested()."""
 
     switch_requested = Signal(str)
     new_requested = Signal()
     reset_requested = Signal()
+    previous_requested = Signal()
     delete_requested = Signal(str)
     export_requested = Signal()
     import_requested = Signal()
@@ -119,6 +121,8 @@ class SettingsDialog(QDialog):
         self.switch_button = QPushButton("Switch")
         self.new_button = QPushButton("New\u2026")
         self.reset_button = QPushButton("Reset to base model")
+        self.previous_button = QPushButton("Use previous model")
+        self.previous_button.setEnabled(False)  # the window enables it when there is one
         self.delete_button = QPushButton("Delete\u2026")
         self.export_button = QPushButton("Export\u2026")
         self.import_button = QPushButton("Import\u2026")
@@ -130,6 +134,7 @@ class SettingsDialog(QDialog):
         row1.addWidget(self.new_button)
         row2 = QHBoxLayout()
         row2.addWidget(self.reset_button)
+        row2.addWidget(self.previous_button)
         row2.addWidget(self.export_button)
         row2.addWidget(self.import_button)
         row2.addStretch(1)
@@ -137,7 +142,8 @@ class SettingsDialog(QDialog):
         profile_layout.addLayout(row1)
         profile_layout.addLayout(row2)
         profile_layout.addWidget(label(
-            "Reset keeps your recordings and removes the adapted model. Delete removes the "
+            "Reset keeps your recordings and removes the adapted models. Use previous model goes "
+            "back to the adapted model before the last adaptation. Delete removes the "
             "profile and all its recordings from this computer.", "subtitle"))
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -154,6 +160,7 @@ class SettingsDialog(QDialog):
             lambda: self.switch_requested.emit(self.profile_combo.currentText()))
         self.new_button.clicked.connect(self.new_requested)
         self.reset_button.clicked.connect(self.reset_requested)
+        self.previous_button.clicked.connect(self.previous_requested)
         self.delete_button.clicked.connect(
             lambda: self.delete_requested.emit(self.profile_combo.currentText()))
         self.export_button.clicked.connect(self.export_requested)

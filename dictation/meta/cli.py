@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated blocks to adapt (encoder 0-3, decoder 4-7; default: the bundle's)")
     p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
     p.add_argument("--outer-lr", type=float, default=1e-3)
+    p.add_argument("--rebaseline", action="store_true",
+                   help="on resume, score the resumed model on this run's validation tasks first and "
+                   "write a bundle only when it beats that (resuming on another corpus copy)")
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="WER of base, MAML-adapted and fine-tuned models")
@@ -69,7 +72,7 @@ def _train(args: argparse.Namespace) -> int:
                       max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
-                   args.device, args.version)
+                   args.device, args.version, rebaseline=args.rebaseline)
     print(json.dumps(result))
     return 0
 
@@ -170,7 +173,7 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def _table(rows: list[dict], summary: dict) -> str:
-    head = ("| speaker | source | base WER | fine-tune WER | MAML WER | MAML, held-back gate (app) | "
+    head = ("| speaker | source | base WER | fine-tune WER | MAML WER | MAML, cross-checked (app) | "
             "Whisper tiny.en WER | adapt s |\n|---|---|---|---|---|---|---|---|\n")
     fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
     body = "".join(

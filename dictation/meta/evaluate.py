@@ -4,9 +4,8 @@
 - adapted: the bundle's Meta-SGD inner loop (meta-learned init and rates, fixed steps).
 - finetune: the same parameters, steps and data, started from the non-meta-learned
   initial values (stock Whisper + zero LoRA update), optimised with Adam.
-- gated: what the app installs (`dictation.adapt.worker`): adapt on the enrollment
-  phrases minus the held-back ones (2 of 10), keep the base model if the adapted one is
-  worse on those held-back phrases.
+- gated: what the app installs (`dictation.adapt.worker`): the adapted model, unless the
+  2-fold cross-validated check on the enrollment phrases shows it broken (then base).
 Optionally faster-whisper tiny.en (stock, 30 s padded) as the external reference.
 All error rates use `dictation.text.normalize_for_wer`.
 """
@@ -119,22 +118,14 @@ def evaluate_speaker(
         stock_hyps = _transcribe_all(bundle, test, rules, tok)
         out["stock_unpadded_wer"] = wer(refs, stock_hyps)
     if with_gate and len(enroll) >= 2:
-        from dictation.adapt.worker import held_back
+        from dictation.adapt.worker import decide_install
+        from dictation.meta.adaptation import cross_check
 
-        ids = [f"{i:03d}" for i in range(len(enroll))]
-        held = set(held_back(ids))
-        train = [x for i, x in zip(ids, enroll) if i not in held]
-        check = [x for i, x in zip(ids, enroll) if i in held]
-        check_refs = [t for _, t in check]
         _set_params(bundle, meta_init)
-        before = wer(check_refs, _transcribe_all(bundle, check, rules, tok))
-        params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
-        fast, _ = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names},
-                             make_batch(model, tok, train), steps)
-        _set_params(bundle, {n: v.detach() for n, v in fast.items()})
-        after = wer(check_refs, _transcribe_all(bundle, check, rules, tok))
-        out["gate_installed"] = after <= before
-        out["gated_wer"] = wer(refs, _transcribe_all(bundle, test, rules, tok)) if after <= before else out["base_wer"]
+        check = cross_check(enroll, steps, "cpu", bundle=bundle)
+        out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
+        out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
+        out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
     _set_params(bundle, meta_init)
     out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
     return out

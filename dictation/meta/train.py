@@ -156,7 +156,14 @@ def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> di
 
 
 def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, device: str = "auto",
-          version: str = "0.2.0") -> dict:
+          version: str = "0.2.0", rebaseline: bool = False) -> dict:
+    """Meta-train (resuming from `run_dir`'s checkpoint); write `out_bundle` at each new best.
+
+    `rebaseline`: on resume, score the resumed parameters on this run's validation tasks
+    and take that as the best so far. For a resume on another corpus copy or machine,
+    whose validation tasks differ from those the checkpoint's best was measured on: a
+    bundle is then only written when it beats the starting point on the same tasks.
+    """
     rank, world = _distributed()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -210,6 +217,13 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
 
     log = open(run_dir / "train_log.jsonl", "a")
     t_start = time.time()
+    if rebaseline and start and rank == 0 and val_tasks:
+        rec0 = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps)
+        best = rec0["val_loss_adapted"] + cfg.base_weight * rec0["val_loss_base"]
+        rec0.update({"step": start, "rebaseline": True})
+        log.write(json.dumps(rec0) + "\n")
+        log.flush()
+        print(json.dumps(rec0), flush=True)
 
     def save_checkpoint(step: int) -> None:
         tmp = run_dir / "checkpoint.tmp"

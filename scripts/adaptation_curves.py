@@ -1,0 +1,207 @@
+"""Per-speaker adaptation curves on meta-validation speakers (never the held-out test split),
+for choosing the app's adaptation protocol: how many inner steps, whether speed-perturbed
+copies of the enrollment takes help, and which check decides whether to install.
+
+`python scripts/adaptation_curves.py [--split validation] [--speakers a,b] [--shard I/N]
+        [--steps 3,5,8,12] [--n-test 20] [--protocols plain,speed,lr0.5,enc,dec] [--no-cv]
+        --out FILE.jsonl`
+`python scripts/adaptation_curves.py --summary FILE.jsonl [FILE.jsonl ...]`: mean WER per
+protocol and step count, speakers worse than base by > 2 % relative, and what each
+install rule (on the cross-validated check) would have given.
+
+One JSON line per speaker:
+- base_wer; wer[protocol][k]: test WER after k inner steps on all 10 takes, for
+  protocol "plain" and "speed" (plus 0.9x and 1.1x copies of every take);
+- cv_loss[protocol][k]: 2-fold cross-validated token loss (adapt on 5 takes, score the
+  other 5, both ways) after k steps, k = 0 being the unadapted model;
+- cv_wer[protocol][k]: WER of the same fold models on the takes they did not see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dictation.audio import load_audio
+from dictation.corpus.augment import speed
+from dictation.corpus.common import default_corpus_dir
+from dictation.corpus.readers import read_manifest
+from dictation.decoding import DecodingRules, TextTokenizer
+from dictation.meta.inner import batch_loss, inner_loop, make_batch
+from dictation.meta.train import speakers_by_split
+from dictation.model.bundle import load_bundle
+from dictation.model.inference import transcribe
+from dictation.model.loader import backbone_dir
+from dictation.text import wer
+
+
+def with_speed_copies(items):
+    return items + [(speed(a, f), t) for f in (0.9, 1.1) for a, t in items]
+
+
+def summarize(paths: list[Path]) -> None:
+    """Print the per-protocol means and the install rules' outcomes for curve files."""
+    rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+    base = float(np.mean([r["base_wer"] for r in rows]))
+    print(f"{len(rows)} speakers; base {base:.2%}")
+
+    def worse(wers):
+        return sum(w > r["base_wer"] * 1.02 + 1e-9 for w, r in zip(wers, rows))
+
+    protos = sorted({p for r in rows for p in r["wer"]})
+    for proto in protos:
+        have = [r for r in rows if proto in r["wer"]]
+        for k in sorted({k for r in have for k in r["wer"][proto]}, key=int):
+            w = [r["wer"][proto][k] for r in have]
+            b = float(np.mean([r["base_wer"] for r in have]))
+            print(f"{proto:8s} k={k:>2s} n={len(have)}: base {b:.2%} -> {np.mean(w):.2%}, "
+                  f"worse than base {worse(w) if len(have) == len(rows) else '-'}")
+    from dictation.adapt.worker import decide_install
+
+    for proto in [p for p in protos if all(p in r.get("cv_wer", {}) for r in rows)]:
+        for k in sorted(rows[0]["wer"][proto], key=int):
+            cv = [(r["cv_wer"][proto]["0"], r["cv_wer"][proto][k]) for r in rows]
+            cl = [(r["cv_loss"][proto]["0"], r["cv_loss"][proto][k]) for r in rows]
+            test_delta = [r["wer"][proto][k] - r["base_wer"] for r in rows]
+            rules = {
+                "always": [True] * len(rows),
+                "app (cross-checked WER guard)": [decide_install(b, a)[0] for b, a in cv],
+                "cross-checked WER no worse": [a <= b for b, a in cv],
+                "cross-checked loss no worse": [a <= b for b, a in cl],
+            }
+            print(f"{proto} k={k}: correlation of test WER change with cross-checked WER change "
+                  f"{np.corrcoef(test_delta, [a - b for b, a in cv])[0, 1]:.2f}, "
+                  f"with cross-checked loss change {np.corrcoef(test_delta, [a - b for b, a in cl])[0, 1]:.2f}")
+            for name, installed in rules.items():
+                g = [r["wer"][proto][k] if i else r["base_wer"] for r, i in zip(rows, installed)]
+                print(f"    {name:32s} installed {sum(installed):2d}/{len(rows)}, mean {np.mean(g):.2%}, "
+                      f"worse than base {worse(g)}")
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--summary":
+        summarize([Path(a) for a in sys.argv[2:]])
+        return 0
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", type=Path, default=None)
+    p.add_argument("--bundle", type=Path, default=None)
+    p.add_argument("--split", default="validation")
+    p.add_argument("--speakers", default="")
+    p.add_argument("--shard", default="0/1")
+    p.add_argument("--n-enroll", type=int, default=10)
+    p.add_argument("--n-test", type=int, default=20)
+    p.add_argument("--steps", default="3,5,8,12")
+    p.add_argument("--protocols", default="plain,speed")
+    p.add_argument("--no-cv", action="store_true", help="skip the 2-fold cross-validation")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    bundle = load_bundle(args.bundle)
+    model = bundle.model.eval()
+    bdir = backbone_dir()
+    tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
+    names = bundle.adapt_names
+    named = dict(model.named_parameters())
+    init = {n: named[n].detach().clone() for n in names}
+    base_lrs = {n: bundle.inner_lrs[n] for n in names}
+    lrs = base_lrs
+    record = sorted(int(s) for s in args.steps.split(","))
+
+    def set_params(values):
+        with torch.no_grad():
+            for n, v in values.items():
+                named[n].copy_(v)
+
+    def test_wer(test, values):
+        set_params(values)
+        hyps = [transcribe(model, a, rules, tok) for a, _ in test]
+        set_params(init)
+        return wer([t for _, t in test], hyps)
+
+    def protocol_lrs(proto: str) -> dict[str, torch.Tensor]:
+        """'plain', or '+'-joined modifiers: 'lrX' scales every rate by X, 'enc'/'dec'
+        adapt only the encoder/decoder tensors, 'speed' adds speed-perturbed copies."""
+        scaled = dict(base_lrs)
+        for mod in proto.split("+"):
+            if mod.startswith("lr"):
+                scaled = {n: v * float(mod[2:]) for n, v in scaled.items()}
+            elif mod in ("enc", "dec"):
+                keep = "encoder." if mod == "enc" else "decoder."
+                scaled = {n: v if n.startswith(keep) else torch.zeros_like(v) for n, v in scaled.items()}
+            elif mod not in ("plain", "speed"):
+                raise SystemExit(f"unknown protocol part {mod!r}")
+        return scaled
+
+    def curve(batch, on_k):
+        params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
+        on_k(0, params)
+        for k in range(1, record[-1] + 1):
+            params, _ = inner_loop(model, params, lrs, batch, 1)
+            params = {n: v.detach().requires_grad_(True) for n, v in params.items()}
+            if k in record:
+                on_k(k, params)
+
+    def cv_losses(enroll, augment):
+        half = len(enroll) // 2
+        folds = [(enroll[:half], enroll[half:]), (enroll[half:], enroll[:half])]
+        total, refs, hyps = {}, [], {}
+        for train, held in folds:
+            hb = make_batch(model, tok, held)
+            tb = make_batch(model, tok, with_speed_copies(train) if augment else train)
+            refs += [t for _, t in held]
+
+            def score(k, params, hb=hb, held=held):
+                with torch.no_grad():
+                    total[k] = total.get(k, 0.0) + float(batch_loss(model, params, hb)) / 2
+                set_params(params)
+                hyps.setdefault(k, []).extend(transcribe(model, a, rules, tok) for a, _ in held)
+                set_params(init)
+
+            curve(tb, score)
+        return total, {k: wer(refs, h) for k, h in hyps.items()}
+
+    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()),
+                                 args.n_enroll + args.n_test)[args.split]
+    wanted = [s for s in args.speakers.split(",") if s] or sorted(speakers)
+    i, n = (int(x) for x in args.shard.split("/"))
+    wanted = wanted[i::n]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if args.out.exists():
+        done = {json.loads(line)["speaker"] for line in args.out.read_text().splitlines() if line.strip()}
+    for spk in wanted:
+        if spk in done:
+            continue
+        us = sorted(speakers[spk], key=lambda u: str(u.audio_path))[: args.n_enroll + args.n_test]
+        items = [(load_audio(u.audio_path), u.text) for u in us]
+        enroll, test = items[: args.n_enroll], items[args.n_enroll :]
+        row = {"speaker": spk, "source": us[0].source, "base_wer": test_wer(test, init), "wer": {}, "cv_loss": {}}
+        row["cv_wer"] = {}
+        for proto in args.protocols.split(","):
+            augment = "speed" in proto.split("+")
+            lrs = protocol_lrs(proto)
+            batch = make_batch(model, tok, with_speed_copies(enroll) if augment else enroll)
+            wers = {}
+            curve(batch, lambda k, params: k and wers.__setitem__(k, test_wer(test, params)))
+            row["wer"][proto] = wers
+            if args.no_cv:
+                continue
+            losses, cv_wer = cv_losses(enroll, augment)
+            row["cv_loss"][proto] = {k: round(v, 4) for k, v in losses.items()}
+            row["cv_wer"][proto] = cv_wer
+        with args.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
