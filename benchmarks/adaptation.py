@@ -1,12 +1,14 @@
 """Adaptation time for 10 enrollment phrases: CPU, and CUDA when present.
 
 `python benchmarks/adaptation.py [--threads T] [--steps N] [--repeats R] [--pairs DIR]
-[--bundle DIR] [--devices cpu,cuda] [--no-export]`
+[--bundle DIR] [--devices cpu,cuda] [--no-export] [--no-check]`
 
 Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
 inner steps included) on 10 flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs
-of --pairs), then the ONNX export of the result. The first run on CUDA includes its
-start-up (kernel loading); the median over repeats is the figure to quote.
+of --pairs), then the ONNX export of the result and the app's cross-validated check
+(`cross_check`: two half-size adaptations and the transcription of every phrase by the
+base and the fold models). The first run on CUDA includes its start-up (kernel
+loading); the median over repeats is the figure to quote.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def main() -> int:
     parser.add_argument("--bundle", type=Path, default=None, help="bundle dir (default: the bundled model)")
     parser.add_argument("--devices", default="", help="comma-separated (default: cpu, and cuda when present)")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--no-check", action="store_true")
     args = parser.parse_args()
 
     import torch
@@ -60,12 +63,17 @@ def main() -> int:
             times.append(time.perf_counter() - t)
         print(f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio), {adapted.steps} steps, {args.threads} threads: "
               f"median {statistics.median(times):.2f} s (runs: {', '.join(f'{x:.2f}' for x in times)})")
-    if args.no_export:
-        return 0
-    t = time.perf_counter()
-    with tempfile.TemporaryDirectory() as d:
-        adapted.export(Path(d) / "model")
-    print(f"ONNX export + parity check of the adapted model: {time.perf_counter() - t:.2f} s")
+    if not args.no_export:
+        t = time.perf_counter()
+        with tempfile.TemporaryDirectory() as d:
+            adapted.export(Path(d) / "model")
+        print(f"ONNX export + parity check of the adapted model: {time.perf_counter() - t:.2f} s")
+    if not args.no_check:
+        from dictation.meta.adaptation import cross_check
+
+        check = cross_check(takes, steps=args.steps, device=devices[-1], bundle=load_bundle(args.bundle))
+        print(f"cross-validated check ({check.folds} folds, {devices[-1]}): {check.seconds:.2f} s; "
+              f"WER base {check.before_wer:.1%}, adapted without the phrase {check.after_wer:.1%}")
     return 0
 
 
