@@ -161,3 +161,16 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert (res["n_enroll"], res["n_test"]) == (4, 2)
     assert 0.0 <= res["base_wer"] <= 1.0 and res["adapt_seconds"] > 0
     assert len(res["adapt_losses"]) == 2 and res["adapt_losses"][1] < res["adapt_losses"][0]
+
+
+def test_relative_gain_has_a_bootstrap_interval_over_speakers():
+    from dictation.meta.cli import relative_gain_ci
+
+    same = [{"base_wer": b, "adapted_wer": b / 2} for b in (0.1, 0.2, 0.4)]
+    gain, (lo, hi) = relative_gain_ci(same)
+    assert gain == pytest.approx(0.5) and lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
+    mixed = [{"base_wer": 0.2, "adapted_wer": a} for a in (0.1, 0.1, 0.3, 0.2, 0.15, 0.25)]
+    gain, (lo, hi) = relative_gain_ci(mixed)
+    assert gain == pytest.approx(1 - 0.1833333 / 0.2, abs=1e-6)
+    assert lo < 0 < gain < hi  # one speaker much worse: the interval takes in no gain
+    assert relative_gain_ci(mixed) == (gain, [lo, hi])  # reproducible

@@ -165,11 +165,26 @@ def _summary(rows: list[dict]) -> dict:
         if gain_maml > 0:
             s["maml_advantage_share"] = (s["mean_finetune_wer"] - s["mean_adapted_wer"]) / gain_maml
     s["worse_than_base"] = [r["speaker"] for r in rows if r["adapted_wer"] > r["base_wer"] * 1.02 + 1e-9]
+    s["relative_gain"], s["relative_gain_ci95"] = relative_gain_ci(rows)
     if any("gated_wer" in r for r in rows):
         s["gated_worse_than_base"] = [r["speaker"] for r in rows
                                       if "gated_wer" in r and r["gated_wer"] > r["base_wer"] * 1.02 + 1e-9]
         s["gate_kept_base"] = [r["speaker"] for r in rows if r.get("gate_installed") is False]
     return s
+
+
+def relative_gain_ci(rows: list[dict], key: str = "adapted_wer", resamples: int = 2000) -> tuple[float, list[float]]:
+    """1 - mean(key) / mean(base_wer) over speakers, with a 95 % bootstrap interval
+    (speakers resampled with replacement; fixed seed, so a table is reproducible)."""
+    import numpy as np
+
+    base = np.array([r["base_wer"] for r in rows], dtype=float)
+    other = np.array([r[key] for r in rows], dtype=float)
+    point = float(1 - other.mean() / base.mean()) if base.mean() > 0 else 0.0
+    idx = np.random.default_rng(0).integers(0, len(rows), size=(resamples, len(rows)))
+    b, o = base[idx].mean(axis=1), other[idx].mean(axis=1)
+    gains = np.where(b > 0, 1 - o / np.where(b > 0, b, 1), 0.0)
+    return point, [float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))]
 
 
 def _table(rows: list[dict], summary: dict) -> str:
@@ -193,18 +208,21 @@ def _group_table(rows: list[dict]) -> str:
     """Per-source means (per-speaker WER averaged), plus all speakers."""
     import numpy as np
 
-    cols = [("base", "base_wer"), ("MAML", "adapted_wer"), ("MAML, gate", "gated_wer"),
+    cols = [("base", "base_wer"), ("MAML", "adapted_wer"), ("MAML, app check", "gated_wer"),
             ("fine-tune", "finetune_wer"), ("stock weights, our input", "stock_unpadded_wer"),
             ("Whisper tiny.en", "whisper_tiny_wer")]
     cols = [(t, k) for t, k in cols if any(r.get(k) is not None for r in rows)]
     groups = sorted({r["source"] for r in rows}) + ["all"]
-    out = "| source | speakers | " + " | ".join(t for t, _ in cols) + " |\n|---|---|" + "---|" * len(cols) + "\n"
+    out = ("| source | speakers | " + " | ".join(t for t, _ in cols)
+           + " | MAML gain, relative (95 % CI) |\n|---|---|" + "---|" * (len(cols) + 1) + "\n")
     for g in groups:
         rs = rows if g == "all" else [r for r in rows if r["source"] == g]
         vals = []
         for _, k in cols:
             v = [r[k] for r in rs if r.get(k) is not None]
             vals.append(f"{np.mean(v):.1%}" if v else "n/a")
+        gain, (lo, hi) = relative_gain_ci(rs)
+        vals.append(f"{gain:.0%} ({lo:.0%} to {hi:.0%})")
         out += f"| {g} | {len(rs)} | " + " | ".join(vals) + " |\n"
     return out
 
