@@ -88,11 +88,27 @@ def adapt(
     model = bundle.model.to(dev).eval()
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
     tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
+    losses = _adapt_in_place(bundle, tokenizer, takes, steps, dev, progress, should_cancel)
+    model.to("cpu")
+    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev))
+
+
+def _adapt_in_place(
+    bundle: Bundle,
+    tokenizer: TextTokenizer,
+    takes: list[tuple[np.ndarray, str]],
+    steps: int,
+    dev: torch.device,
+    progress: Callable[[int, int, float], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> list[float]:
+    """`steps` inner steps on `takes` from the model's current values (on `dev`), written
+    back into the model; returns the loss before each step."""
+    model = bundle.model
     batch = make_batch(model, tokenizer, takes, dev)
-    names = bundle.adapt_names
     named = dict(model.named_parameters())
-    params = {n: named[n].detach().clone().requires_grad_(True) for n in names}
-    lrs = {n: bundle.inner_lrs[n].to(dev) for n in names}
+    params = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
+    lrs = {n: bundle.inner_lrs[n].to(dev) for n in bundle.adapt_names}
     losses: list[float] = []
     for step in range(1, steps + 1):
         if should_cancel is not None and should_cancel():
@@ -105,8 +121,7 @@ def adapt(
     with torch.no_grad():
         for n, p in params.items():
             named[n].copy_(p)
-    model.to("cpu")
-    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev))
+    return losses
 
 
 @dataclass
@@ -153,40 +168,29 @@ def cross_check(
     tokenizer = TextTokenizer(bdir / "tokenizer.json")
     rules = DecodingRules.from_config(bdir / "config.json")
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
-    names = bundle.adapt_names
     named = dict(model.named_parameters())
-    init = {n: named[n].detach().clone() for n in names}
+    init = {n: named[n].detach().clone() for n in bundle.adapt_names}
     dev = resolve_device(device)
 
-    def cancel_point() -> None:
-        if should_cancel is not None and should_cancel():
-            raise AdaptationCancelled("adaptation cancelled")
+    def restore() -> None:
+        model.to("cpu")
+        with torch.no_grad():
+            for n, v in init.items():
+                named[n].copy_(v)
 
     refs = [text for _, text in takes]
     before = [transcribe(model, audio, rules, tokenizer) for audio, _ in takes]
     after: list[str] = [""] * len(takes)
     try:
         for fold in range(folds):
-            cancel_point()
             train = [t for i, t in enumerate(takes) if fold_of(i, folds) != fold]
+            restore()
             model.to(dev)
-            batch = make_batch(model, tokenizer, train, dev)
-            fast = {n: v.to(dev).clone().requires_grad_(True) for n, v in init.items()}
-            lrs = {n: bundle.inner_lrs[n].to(dev) for n in names}
-            for _ in range(steps):
-                cancel_point()
-                fast, _ = inner_loop(model, fast, lrs, batch, 1)
-                fast = {n: p.detach().requires_grad_(True) for n, p in fast.items()}
+            _adapt_in_place(bundle, tokenizer, train, steps, dev, should_cancel=should_cancel)
             model.to("cpu")
-            with torch.no_grad():
-                for n, p in fast.items():
-                    named[n].copy_(p.to("cpu"))
             for i, (audio, _) in enumerate(takes):
                 if fold_of(i, folds) == fold:
                     after[i] = transcribe(model, audio, rules, tokenizer)
     finally:
-        model.to("cpu")
-        with torch.no_grad():
-            for n, v in init.items():
-                named[n].copy_(v)
+        restore()
     return CrossCheck(wer(refs, before), wer(refs, after), len(takes), folds, time.perf_counter() - t0)
