@@ -217,13 +217,20 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
 
     log = open(run_dir / "train_log.jsonl", "a")
     t_start = time.time()
+
+    def record(rec: dict) -> None:
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        print(json.dumps(rec), flush=True)
+
+    def val_score(rec: dict) -> float:
+        """The validation figure a bundle must improve: the outer objective's weighting."""
+        return rec["val_loss_adapted"] + cfg.base_weight * rec["val_loss_base"]
+
     if rebaseline and start and rank == 0 and val_tasks:
         rec0 = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps)
-        best = rec0["val_loss_adapted"] + cfg.base_weight * rec0["val_loss_base"]
-        rec0.update({"step": start, "rebaseline": True})
-        log.write(json.dumps(rec0) + "\n")
-        log.flush()
-        print(json.dumps(rec0), flush=True)
+        best = val_score(rec0)
+        record({**rec0, "step": start, "rebaseline": True})
 
     def save_checkpoint(step: int) -> None:
         tmp = run_dir / "checkpoint.tmp"
@@ -284,15 +291,13 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                "lr_mean": float(np.mean([float(v.detach()) for v in lrs.values()]))}
         if rank == 0 and val_tasks and step % cfg.eval_every == 0:
             rec.update(evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps))
-            score = rec["val_loss_adapted"] + cfg.base_weight * rec["val_loss_base"]
+            score = val_score(rec)
             if score < best:
                 best = score
                 rec["best"] = True
                 export_bundle(step, {k: v for k, v in rec.items() if k.startswith("val_")})
         if rank == 0:
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            print(json.dumps(rec), flush=True)
+            record(rec)
             history.append(rec)
             if step % cfg.checkpoint_every == 0:
                 save_checkpoint(step)
