@@ -102,17 +102,27 @@ def test_missing_override_dir_is_a_clear_error(tmp_path, monkeypatch):
         backbone_dir()
 
 
-def test_bundle_can_widen_the_adapted_blocks_without_changing_the_model():
-    base = load_bundle()
-    lowest = min(base.model.cfg.lora_layers)
-    assert lowest > 0, "the bundle already adapts every block"
-    wide = load_bundle(lora_layers=(lowest - 1, *base.model.cfg.lora_layers))
+def test_bundle_can_widen_the_adapted_blocks_without_changing_the_model(tmp_path):
+    from dictation.model.bundle import save_bundle
+
+    full = load_bundle()
+    lowest = min(full.model.cfg.lora_layers)
+    # Start from a bundle that leaves at least one encoder block unadapted (the shipped one
+    # may already adapt them all): drop its lowest adapted block and save that.
+    narrow_layers = tuple(i for i in full.model.cfg.lora_layers if i != lowest)
+    narrowed = load_bundle(lora_layers=narrow_layers)
+    save_bundle(narrowed.model, narrowed.inner_lrs, tmp_path, narrowed.info, narrowed.adapt_names)
+    base = load_bundle(tmp_path)
+    assert base.model.cfg.lora_layers == narrow_layers
+    wide = load_bundle(tmp_path, lora_layers=full.model.cfg.lora_layers, new_inner_lr=0.07)
     new = [n for n in wide.adapt_names if n not in base.adapt_names]
-    assert new and all(n.startswith(f"encoder.blocks.{lowest - 1}.") for n in new)
+    assert new and all(n.startswith(f"encoder.blocks.{lowest}.") for n in new)
     named_base, named_wide = dict(base.model.named_parameters()), dict(wide.model.named_parameters())
-    for n in base.adapt_names:  # meta-learned values carried over
+    for n in base.adapt_names:  # meta-learned values and rates carried over
         assert torch.equal(named_base[n], named_wide[n])
+        assert torch.equal(base.inner_lrs[n], wide.inner_lrs[n])
     assert all(float(named_wide[n].detach().abs().max()) == 0.0 for n in new if "lora_b" in n)
+    assert all(abs(float(wide.inner_lrs[n]) - 0.07) < 1e-7 for n in new)
     assert set(wide.inner_lrs) >= set(wide.adapt_names)
     mel, tokens = torch.randn(1, 80, 120), torch.tensor([[50257, 50362, 440]])
     with torch.no_grad():

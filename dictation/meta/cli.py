@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="0.2.0")
     p.add_argument("--lora-layers", default="",
                    help="comma-separated blocks to adapt (encoder 0-3, decoder 4-7; default: the bundle's)")
+    p.add_argument("--new-inner-lr", type=float, default=None,
+                   help="inner learning rate of adaptation tensors the bundle lacks (with --lora-layers)")
     p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
     p.add_argument("--outer-lr", type=float, default=1e-3)
     p.add_argument("--rebaseline", action="store_true",
@@ -70,6 +72,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
                       query=args.query, inner_steps=args.inner_steps, eval_every=args.eval_every,
                       max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
+                      new_inner_lr=args.new_inner_lr,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
                    args.device, args.version, rebaseline=args.rebaseline)

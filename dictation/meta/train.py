@@ -59,6 +59,10 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float = 0.0  # 0 = no wall-clock limit
     lora_layers: tuple[int, ...] = ()  # blocks that carry adaptation parameters; () = the bundle's
+    # Inner rate of adaptation tensors the bundle lacks (widened lora_layers); None = the
+    # bundle's default. A full default rate on new lower-encoder tensors made one inner
+    # loop raise the query loss (0.65 -> 0.85 on the first step of a widened run).
+    new_inner_lr: float | None = None
     workers: int = 0  # processes that load and augment tasks ahead (0 = in the training process)
 
 
@@ -175,7 +179,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     rng = random.Random(cfg.seed * 1000 + rank)
     torch.manual_seed(cfg.seed)
 
-    bundle = load_bundle(lora_layers=cfg.lora_layers or None)
+    bundle = load_bundle(lora_layers=cfg.lora_layers or None, new_inner_lr=cfg.new_inner_lr)
     names = bundle.adapt_names
     # Non-meta-learned values (stock LayerNorms, zero LoRA-B): the fine-tuning baseline's start.
     init_values = {n: v.detach().cpu().clone() for n, v in initial_values(bundle).items()}

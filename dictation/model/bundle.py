@@ -37,12 +37,14 @@ class Bundle:
 
 
 def load_bundle(path: Path | None = None, check_backbone: bool = True,
-                lora_layers: tuple[int, ...] | list[int] | None = None) -> Bundle:
+                lora_layers: tuple[int, ...] | list[int] | None = None,
+                new_inner_lr: float | None = None) -> Bundle:
     """Backbone + delta as a float32 `Whisper` (eval mode) with its inner learning rates.
 
     `lora_layers` (meta-training only) widens or changes the adapted blocks: parameters the
     bundle has keep their values, new LoRA factors start at their init (B = 0, so the
-    model's output is unchanged) and new tensors get the bundle's default inner rate.
+    model's output is unchanged) and new tensors get `new_inner_lr`, else the bundle's
+    default inner rate.
     """
     if path is None:
         from dictation.runtime import bundled_model_dir
@@ -79,9 +81,10 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True,
                     continue  # a block no longer adapted keeps its backbone weights
                 else:
                     raise ValueError(f"{weights}: unknown parameter {key}")
-    default_lr = float(info.get("default_inner_lr", 1e-3))
-    for name in model.adaptation_parameter_names():
-        inner_lrs.setdefault(name, torch.tensor(default_lr))
+    default_lr = float(info.get("default_inner_lr", 1e-3)) if new_inner_lr is None else new_inner_lr
+    names = model.adaptation_parameter_names()
+    # Rates of blocks no longer adapted (narrowed lora_layers) are dropped with them.
+    inner_lrs = {n: inner_lrs.get(n, torch.tensor(default_lr)) for n in names}
     return Bundle(model.eval(), info, inner_lrs, path)
 
 
