@@ -33,9 +33,14 @@ def tokenizer():
     return TextTokenizer(backbone_dir() / "tokenizer.json")
 
 
-def test_padded_batch_equals_each_utterance_alone(takes, tokenizer):
+@pytest.mark.parametrize("stem", [False, True], ids=["frozen-stem", "adapted-stem"])
+def test_padded_batch_equals_each_utterance_alone(takes, tokenizer, stem):
     torch.set_num_threads(1)
-    model = load_bundle().model
+    model = load_bundle(adapt_stem=True).model if stem else load_bundle().model
+    if stem:  # a real stem update, so that padding leaking into the convolutions would show
+        with torch.no_grad():
+            model.encoder.conv1.lora_b.normal_(0, 0.05)
+            model.encoder.conv2.lora_b.normal_(0, 0.05)
     with torch.no_grad():
         together = _upper_logits(model, make_batch(model, tokenizer, takes))
         for i, take in enumerate(takes):
@@ -149,3 +154,28 @@ def test_cross_check_cancel_restores_the_model(takes):
     assert all(torch.equal(p, before_params[n]) for n, p in bundle.model.named_parameters())
     with pytest.raises(AdaptationError, match="at least 2 takes"):
         cross_check(takes[:1], steps=1, device="cpu", bundle=bundle)
+
+
+def test_widening_to_the_stem_keeps_the_model_and_the_inner_loop_moves_the_stem(takes, tokenizer):
+    """`train --adapt-stem`: new stem tensors start as a no-op at their own inner rate, the
+    batch keeps log-mel so that gradients reach the convolutions, and one step moves them."""
+    from dictation.meta.inner import inner_loop
+
+    torch.set_num_threads(1)
+    plain, wide = load_bundle(), load_bundle(adapt_stem=True, new_inner_lr=0.05)
+    new = sorted(set(wide.adapt_names) - set(plain.adapt_names))
+    assert new == ["encoder.conv1.bias", "encoder.conv1.lora_a", "encoder.conv1.lora_b",
+                   "encoder.conv2.bias", "encoder.conv2.lora_a", "encoder.conv2.lora_b"]
+    assert all(abs(float(wide.inner_lrs[n]) - 0.05) < 1e-7 for n in new)
+    batch = make_batch(wide.model, tokenizer, takes)
+    assert batch.lower.shape[1] == 80  # log-mel, not a frozen encoder output
+    with torch.no_grad():
+        same = float(batch_loss(plain.model, None, make_batch(plain.model, tokenizer, takes)))
+        assert abs(float(batch_loss(wide.model, None, batch)) - same) < 1e-4
+    named = dict(wide.model.named_parameters())
+    params = {n: named[n].detach().clone().requires_grad_(True) for n in wide.adapt_names}
+    fast, losses = inner_loop(wide.model, params, wide.inner_lrs, batch, 2)
+    assert losses[1] < losses[0]
+    for n in new:
+        if not n.endswith("lora_a"):  # A's gradient is zero while B is (B starts at zero)
+            assert not torch.equal(fast[n], params[n]), f"{n} did not move"

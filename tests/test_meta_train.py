@@ -130,6 +130,21 @@ def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, c
     assert written == (2 if score(step2) < score(rebase) else 1)
 
 
+@pytest.mark.slow
+def test_rebaseline_on_a_fresh_run_scores_the_starting_bundle(dictation_cli, corpus_with_validation, tmp_path):
+    """A fresh run that continues the bundle writes one only when a step beats its start."""
+    run_dir, out = tmp_path / "run", tmp_path / "bundle"
+    result = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1", "--rebaseline")
+    assert result.returncode == 0, result.stderr[-2000:]
+    start, step1 = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert start["rebaseline"] is True and start["step"] == 0
+
+    def score(r):
+        return r["val_loss_adapted"] + 0.5 * r["val_loss_base"]
+
+    assert (out / "bundle.json").is_file() == (score(step1) < score(start))
+
+
 def test_missing_corpus_is_reported(dictation_cli, tmp_path):
     result = _train(dictation_cli, tmp_path / "nowhere", tmp_path / "run", tmp_path / "b", 1)
     assert result.returncode != 0

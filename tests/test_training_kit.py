@@ -13,7 +13,7 @@ import torch
 
 from dictation.model.bundle import load_bundle
 from dictation.model.loader import BACKBONE_DIR_ENV, backbone_dir, backbone_sha256, load_backbone
-from dictation.model.whisper import LoRALinear, Whisper, WhisperConfig, merged_copy
+from dictation.model.whisper import LoRAConv1d, LoRALinear, Whisper, WhisperConfig, merged_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def _gpu_kit():
 def _small_model() -> Whisper:
     torch.manual_seed(0)
     cfg = WhisperConfig(n_audio_ctx=64, n_text_ctx=16, d_model=32, n_heads=2, n_audio_layers=2,
-                        n_text_layers=2, n_vocab=50, lora_rank=4, lora_layers=(1, 2, 3))
+                        n_text_layers=2, n_vocab=50, lora_rank=4, lora_layers=(1, 2, 3), adapt_stem=True)
     model = Whisper(cfg).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -45,10 +45,12 @@ def test_folding_lora_keeps_the_function_and_drops_the_factors():
         ref, out = model(mel, tokens), merged(mel, tokens)
     assert torch.allclose(ref, out, atol=1e-5)
     assert not [n for n, _ in merged.named_parameters() if "lora_" in n]
+    assert "encoder.conv1.lora_b" in dict(model.named_parameters())  # the stem is folded too
+    assert not torch.equal(merged.encoder.conv1.weight, model.encoder.conv1.weight)
     assert any("lora_" in n for n, _ in model.named_parameters())  # the original is untouched
     # ... and the update is not a no-op: without it the output differs.
     for m in merged.modules():
-        if isinstance(m, LoRALinear):
+        if isinstance(m, (LoRALinear, LoRAConv1d)):
             assert m.rank == 0
     plain = Whisper(WhisperConfig.from_dict({**model.cfg.to_dict(), "lora_rank": 0}))
     plain.load_state_dict({k: v for k, v in model.state_dict().items() if "lora_" not in k})

@@ -27,11 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated blocks to adapt (encoder 0-3, decoder 4-7; default: the bundle's)")
     p.add_argument("--new-inner-lr", type=float, default=None,
                    help="inner learning rate of adaptation tensors the bundle lacks (with --lora-layers)")
+    p.add_argument("--adapt-stem", action="store_true",
+                   help="also adapt the convolutional stem (LoRA on both convolutions + their biases); "
+                   "new tensors start at --new-inner-lr")
     p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
     p.add_argument("--outer-lr", type=float, default=1e-3)
+    p.add_argument("--base-weight", type=float, default=0.5,
+                   help="weight of the unadapted model's query loss in the outer loss (and in choosing "
+                   "the best step); 0 is plain MAML, higher keeps the model good before enrollment")
     p.add_argument("--rebaseline", action="store_true",
-                   help="on resume, score the resumed model on this run's validation tasks first and "
-                   "write a bundle only when it beats that (resuming on another corpus copy)")
+                   help="score the starting model (resumed, or the bundle a fresh run starts from) on "
+                   "this run's validation tasks first and write a bundle only when a step beats that")
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="WER of base, MAML-adapted and fine-tuned models")
@@ -72,7 +78,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
                       query=args.query, inner_steps=args.inner_steps, eval_every=args.eval_every,
                       max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
-                      new_inner_lr=args.new_inner_lr,
+                      base_weight=args.base_weight,
+                      new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
                    args.device, args.version, rebaseline=args.rebaseline)

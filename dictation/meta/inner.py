@@ -3,7 +3,8 @@ meta-training, the plain fine-tuning baseline and evaluation.
 
 A batch keeps the output of the frozen lower encoder (stem + blocks without adaptation
 parameters), computed once: every inner step only re-runs the adapted upper blocks and
-the decoder. Utterances are padded to the batch's longest with key masks, which gives
+the decoder. When the convolutional stem is adapted (`adapt_stem`), nothing is frozen and
+the batch keeps the padded log-mel instead. Utterances are padded to the batch's longest with key masks, which gives
 the same result as running each one unpadded.
 """
 
@@ -26,11 +27,12 @@ MAX_TARGET_TOKENS = 200
 
 @dataclass
 class Batch:
-    lower: torch.Tensor        # (B, T, d) frozen lower-encoder output
+    lower: torch.Tensor        # (B, T, d) frozen lower-encoder output; (B, 80, 2T) log-mel with adapt_stem
     frame_mask: torch.Tensor   # (B, T) True for real frames
     tokens_in: torch.Tensor    # (B, n) prompt + text tokens
     targets: torch.Tensor      # (B, n) text tokens + EOT, IGNORE on prompt/padding
     texts: list[str]
+    mel_mask: torch.Tensor | None = None  # (B, 2T) real log-mel frames, with adapt_stem
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -54,8 +56,11 @@ def make_batch(model: Whisper, tokenizer: TextTokenizer, items: list[tuple[np.nd
     frame_mask = torch.arange(t_enc, device=device)[None, :] < enc_len[:, None]
     mel_len = torch.tensor([m.shape[-1] for m in mels], device=device)
     mel_mask = (torch.arange(frames, device=device)[None, :] < mel_len[:, None]).float()
-    with torch.no_grad():
-        lower = model.encoder.lower(mel, model.first_adapted_encoder_block(), frame_mask, mel_mask)
+    if model.cfg.adapt_stem:
+        lower = mel
+    else:
+        with torch.no_grad():
+            lower = model.encoder.lower(mel, model.first_adapted_encoder_block(), frame_mask, mel_mask)
     seqs = [tokenizer.encode(text)[:MAX_TARGET_TOKENS] for _, text in items]
     n = len(PROMPT) + max(len(s) for s in seqs)
     tokens_in = torch.full((len(seqs), n), EOT, dtype=torch.long)
@@ -64,11 +69,13 @@ def make_batch(model: Whisper, tokenizer: TextTokenizer, items: list[tuple[np.nd
         full = list(PROMPT) + s
         tokens_in[i, : len(full)] = torch.tensor(full)
         targets[i, len(PROMPT) - 1 : len(full)] = torch.tensor(s + [EOT])
-    return Batch(lower, frame_mask, tokens_in.to(device), targets.to(device), [t for _, t in items])
+    return Batch(lower, frame_mask, tokens_in.to(device), targets.to(device), [t for _, t in items],
+                 mel_mask if model.cfg.adapt_stem else None)
 
 
 def _upper_logits(model: Whisper, batch: Batch) -> torch.Tensor:
-    audio = model.encoder.run_blocks(batch.lower, model.first_adapted_encoder_block(), batch.frame_mask)
+    x = model.encoder.embed(batch.lower, batch.mel_mask) if model.cfg.adapt_stem else batch.lower
+    audio = model.encoder.run_blocks(x, model.first_adapted_encoder_block(), batch.frame_mask)
     logits, _ = model.decoder(batch.tokens_in, model.decoder.cross_kv(audio), cross_mask=batch.frame_mask)
     return logits
 

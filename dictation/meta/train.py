@@ -63,6 +63,7 @@ class TrainConfig:
     # bundle's default. A full default rate on new lower-encoder tensors made one inner
     # loop raise the query loss (0.65 -> 0.85 on the first step of a widened run).
     new_inner_lr: float | None = None
+    adapt_stem: bool = False  # widen the adaptation set to the convolutional stem (kept once in a bundle)
     workers: int = 0  # processes that load and augment tasks ahead (0 = in the training process)
 
 
@@ -163,10 +164,10 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
           version: str = "0.2.0", rebaseline: bool = False) -> dict:
     """Meta-train (resuming from `run_dir`'s checkpoint); write `out_bundle` at each new best.
 
-    `rebaseline`: on resume, score the resumed parameters on this run's validation tasks
-    and take that as the best so far. For a resume on another corpus copy or machine,
-    whose validation tasks differ from those the checkpoint's best was measured on: a
-    bundle is then only written when it beats the starting point on the same tasks.
+    `rebaseline`: score the starting parameters (resumed, or the bundle a fresh run starts
+    from) on this run's validation tasks and take that as the best so far, so that a
+    bundle is only written when it beats the starting point on the same tasks: for a
+    resume on another corpus copy or machine, or a fresh run that continues a bundle.
     """
     rank, world = _distributed()
     if device == "auto":
@@ -179,7 +180,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     rng = random.Random(cfg.seed * 1000 + rank)
     torch.manual_seed(cfg.seed)
 
-    bundle = load_bundle(lora_layers=cfg.lora_layers or None, new_inner_lr=cfg.new_inner_lr)
+    bundle = load_bundle(lora_layers=cfg.lora_layers or None, new_inner_lr=cfg.new_inner_lr,
+                         adapt_stem=cfg.adapt_stem or None)
     names = bundle.adapt_names
     # Non-meta-learned values (stock LayerNorms, zero LoRA-B): the fine-tuning baseline's start.
     init_values = {n: v.detach().cpu().clone() for n, v in initial_values(bundle).items()}
@@ -231,7 +233,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         """The validation figure a bundle must improve: the outer objective's weighting."""
         return rec["val_loss_adapted"] + cfg.base_weight * rec["val_loss_base"]
 
-    if rebaseline and start and rank == 0 and val_tasks:
+    if rebaseline and rank == 0 and val_tasks:
         rec0 = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps)
         best = val_score(rec0)
         record({**rec0, "step": start, "rebaseline": True})

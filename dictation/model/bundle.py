@@ -38,13 +38,14 @@ class Bundle:
 
 def load_bundle(path: Path | None = None, check_backbone: bool = True,
                 lora_layers: tuple[int, ...] | list[int] | None = None,
-                new_inner_lr: float | None = None) -> Bundle:
+                new_inner_lr: float | None = None, adapt_stem: bool | None = None) -> Bundle:
     """Backbone + delta as a float32 `Whisper` (eval mode) with its inner learning rates.
 
     `lora_layers` (meta-training only) widens or changes the adapted blocks: parameters the
     bundle has keep their values, new LoRA factors start at their init (B = 0, so the
     model's output is unchanged) and new tensors get `new_inner_lr`, else the bundle's
-    default inner rate.
+    default inner rate. `adapt_stem` (meta-training only) likewise adds or removes the
+    convolutional stem's adaptation tensors.
     """
     if path is None:
         from dictation.runtime import bundled_model_dir
@@ -62,6 +63,9 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True,
     cfg = WhisperConfig.from_dict(info["whisper_config"])
     if lora_layers is not None:
         cfg = WhisperConfig.from_dict({**cfg.to_dict(), "lora_layers": list(lora_layers)})
+    if adapt_stem is not None:
+        cfg = WhisperConfig.from_dict({**cfg.to_dict(), "adapt_stem": adapt_stem})
+    changed = lora_layers is not None or adapt_stem is not None
     model = load_backbone(cfg, bdir)
     inner_lrs: dict[str, torch.Tensor] = {}
     weights = path / "weights.npz"
@@ -77,7 +81,7 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True,
                 elif key in params:
                     with torch.no_grad():
                         params[key].copy_(value)
-                elif lora_layers is not None:
+                elif changed:
                     continue  # a block no longer adapted keeps its backbone weights
                 else:
                     raise ValueError(f"{weights}: unknown parameter {key}")

@@ -29,6 +29,9 @@ class WhisperConfig:
     n_vocab: int = 51864
     lora_rank: int = 0
     lora_layers: tuple[int, ...] = ()  # decoder/encoder block indices that carry LoRA
+    # Adapt the convolutional stem too (LoRA on both convolutions plus their biases): the
+    # first layers that hear the voice, where speaker and channel differences enter.
+    adapt_stem: bool = False
     # Zero log-mel frames appended to every (unpadded) input. Stock Whisper always saw 30 s
     # of padding; a second of it tells the decoder where the audio ends, which keeps it
     # from running on (see MODEL_CARD.md), at a fraction of the 30 s padding's cost.
@@ -72,6 +75,36 @@ class LoRALinear(nn.Linear):
             self.rank = 0
 
 
+class LoRAConv1d(nn.Conv1d):
+    """nn.Conv1d plus an optional low-rank update of its kernel viewed as (out, in * width)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, rank: int = 0) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
+        self.rank = rank
+        if rank > 0:
+            fan_in = in_channels * kernel_size
+            self.lora_a = nn.Parameter(torch.randn(rank, fan_in) / math.sqrt(fan_in))
+            self.lora_b = nn.Parameter(torch.zeros(out_channels, rank))
+            self.scale = 1.0 / rank
+
+    def kernel(self) -> torch.Tensor:
+        if self.rank == 0:
+            return self.weight
+        return self.weight + ((self.lora_b @ self.lora_a) * self.scale).view_as(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(x, self.kernel(), self.bias, self.stride, self.padding)
+
+    def merge_lora(self) -> None:
+        """Fold the low-rank update into the kernel and drop it."""
+        if self.rank > 0:
+            with torch.no_grad():
+                self.weight.copy_(self.kernel())
+            del self.lora_a, self.lora_b
+            self.rank = 0
+
+
 def merged_copy(model: "Whisper") -> "Whisper":
     """A copy of `model` with every LoRA update folded into its weights: the same function
     with two small matrix products fewer per adapted layer (for export and inference)."""
@@ -79,7 +112,7 @@ def merged_copy(model: "Whisper") -> "Whisper":
 
     out = copy.deepcopy(model)
     for m in out.modules():
-        if isinstance(m, LoRALinear):
+        if isinstance(m, (LoRALinear, LoRAConv1d)):
             m.merge_lora()
     return out
 
@@ -159,8 +192,9 @@ class AudioEncoder(nn.Module):
     def __init__(self, cfg: WhisperConfig) -> None:
         super().__init__()
         d = cfg.d_model
-        self.conv1 = nn.Conv1d(cfg.n_mels, d, 3, padding=1)
-        self.conv2 = nn.Conv1d(d, d, 3, stride=2, padding=1)
+        stem_rank = cfg.lora_rank if cfg.adapt_stem else 0
+        self.conv1 = LoRAConv1d(cfg.n_mels, d, 3, padding=1, rank=stem_rank)
+        self.conv2 = LoRAConv1d(d, d, 3, stride=2, padding=1, rank=stem_rank)
         self.register_buffer("positional_embedding", sinusoids(cfg.n_audio_ctx, d))
         self.blocks = nn.ModuleList(
             Block(d, cfg.n_heads, cross=False, lora_rank=cfg.lora_rank if i in cfg.lora_layers else 0)
@@ -254,18 +288,24 @@ class Whisper(nn.Module):
         return logits
 
     def first_adapted_encoder_block(self) -> int:
-        """Encoder blocks below this index carry no adaptation parameters."""
+        """Encoder blocks below this index carry no adaptation parameters (0 when the stem
+        is adapted too: then nothing of the encoder is frozen, see `adapt_stem`)."""
+        if self.cfg.adapt_stem:
+            return 0
         enc = [i for i in self.cfg.lora_layers if i < self.cfg.n_audio_layers]
         return min(enc) if enc else self.cfg.n_audio_layers
 
     def adaptation_parameter_names(self) -> list[str]:
-        """Parameters adapted per user: LoRA factors and LayerNorms of the LoRA blocks."""
+        """Parameters adapted per user: LoRA factors and LayerNorms of the LoRA blocks, and
+        with `adapt_stem` the stem convolutions' LoRA factors and biases."""
         names = []
         for name, _ in self.named_parameters():
             if "lora_" in name:
                 names.append(name)
-        lora_blocks = {n.rsplit(".", 3)[0] for n in names}
+        lora_blocks = {n.rsplit(".", 3)[0] for n in names if ".blocks." in n}
         for name, _ in self.named_parameters():
             if "_ln." in name and any(name.startswith(b + ".") for b in lora_blocks):
                 names.append(name)
+        if self.cfg.adapt_stem:
+            names += ["encoder.conv1.bias", "encoder.conv2.bias"]
         return sorted(set(names))
