@@ -189,3 +189,10 @@ def test_relative_gain_has_a_bootstrap_interval_over_speakers():
     assert gain == pytest.approx(1 - 0.1833333 / 0.2, abs=1e-6)
     assert lo < 0 < gain < hi  # one speaker much worse: the interval takes in no gain
     assert relative_gain_ci(mixed) == (gain, [lo, hi])  # reproducible
+
+
+def test_outer_rate_warms_up_linearly_then_stays_at_the_full_rate():
+    from dictation.meta.train import outer_rate_scale
+
+    assert [outer_rate_scale(s, 4) for s in (1, 2, 3, 4, 5, 100)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert outer_rate_scale(1, 0) == 1.0  # no warm-up: the full rate from the first step

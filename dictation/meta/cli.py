@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "new tensors start at --new-inner-lr")
     p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
     p.add_argument("--outer-lr", type=float, default=1e-3)
+    p.add_argument("--warmup-steps", type=int, default=0,
+                   help="ramp the outer learning rates up linearly over this many steps (continuing a bundle)")
     p.add_argument("--base-weight", type=float, default=0.5,
                    help="weight of the unadapted model's query loss in the outer loss (and in choosing "
                    "the best step); 0 is plain MAML, higher keeps the model good before enrollment")
@@ -78,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
                       query=args.query, inner_steps=args.inner_steps, eval_every=args.eval_every,
                       max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
-                      base_weight=args.base_weight,
+                      base_weight=args.base_weight, warmup_steps=args.warmup_steps,
                       new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,

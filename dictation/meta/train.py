@@ -64,6 +64,10 @@ class TrainConfig:
     # loop raise the query loss (0.65 -> 0.85 on the first step of a widened run).
     new_inner_lr: float | None = None
     adapt_stem: bool = False  # widen the adaptation set to the convolutional stem (kept once in a bundle)
+    # Outer rates ramp up linearly over the run's first steps. A fresh Adam's first updates
+    # are ~lr per number whatever the gradient: continuing a trained bundle at the full rate
+    # raised its unadapted validation loss for 10-20 steps (model card).
+    warmup_steps: int = 0
     workers: int = 0  # processes that load and augment tasks ahead (0 = in the training process)
 
 
@@ -134,6 +138,11 @@ class TaskStream:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
+
+
+def outer_rate_scale(step: int, warmup_steps: int) -> float:
+    """Factor on the outer learning rates at (1-based) `step`: linear warm-up, then 1."""
+    return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
 
 
 def _distributed() -> tuple[int, int]:
@@ -288,6 +297,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                     dist.all_reduce(p.grad)
                     p.grad /= world
         torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
+        for group, rate in zip(opt.param_groups, (cfg.outer_lr, cfg.lr_lr)):
+            group["lr"] = rate * outer_rate_scale(step, cfg.warmup_steps)
         opt.step()
         with torch.no_grad():
             for v in lrs.values():
