@@ -3,9 +3,9 @@ meta-training, the plain fine-tuning baseline and evaluation.
 
 A batch keeps the output of the frozen lower encoder (stem + blocks without adaptation
 parameters), computed once: every inner step only re-runs the adapted upper blocks and
-the decoder. When the convolutional stem is adapted (`adapt_stem`), nothing is frozen and
-the batch keeps the padded log-mel instead. Utterances are padded to the batch's longest with key masks, which gives
-the same result as running each one unpadded.
+the decoder. When the convolutional stem is adapted (`adapt_stem`), nothing is frozen
+and the batch keeps the padded log-mel instead. Utterances are padded to the batch's
+longest with key masks, which gives the same result as running each one unpadded.
 """
 
 from __future__ import annotations
