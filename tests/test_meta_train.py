@@ -86,6 +86,26 @@ def test_training_can_widen_the_adapted_blocks_with_task_workers(dictation_cli, 
         assert float(np.abs(z["init/encoder.blocks.3.attn.query.lora_b"]).max()) == 0.0  # stock start
 
 
+@pytest.mark.slow
+def test_training_can_raise_the_encoder_rank_with_second_order_maml(dictation_cli, tiny_corpus, tmp_path):
+    from dictation.model.bundle import load_bundle
+
+    out = tmp_path / "bundle"
+    result = _train(dictation_cli, tiny_corpus, tmp_path / "run", out, 1, "--encoder-lora-rank", "16",
+                    "--second-order")
+    assert result.returncode == 0, result.stderr[-2000:]
+    bundle = load_bundle(out)
+    assert bundle.model.cfg.encoder_lora_rank == 16
+    assert bundle.info["training"]["config"]["second_order"] is True
+    named = dict(bundle.model.named_parameters())
+    enc_a = [n for n in bundle.adapt_names if n.startswith("encoder.") and n.endswith("lora_a")]
+    dec_a = [n for n in bundle.adapt_names if n.startswith("decoder.") and n.endswith("lora_a")]
+    assert enc_a and all(named[n].shape[0] == 16 for n in enc_a)
+    assert dec_a and all(named[n].shape[0] == bundle.model.cfg.lora_rank for n in dec_a)
+    with np.load(out / "weights.npz") as z:
+        assert all(z["init/" + n].shape == tuple(named[n].shape) for n in bundle.adapt_names)
+
+
 @pytest.fixture(scope="module")
 def corpus_with_validation(tiny_corpus, tmp_path_factory):
     """tiny_corpus plus one validation-split speaker, so training scores validation tasks."""

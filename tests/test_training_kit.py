@@ -148,3 +148,86 @@ def test_kit_corpus_manifest_is_read_like_a_built_corpus(tmp_path):
     back = load_audio(u.audio_path)
     assert abs(len(back) - len(audio)) < 400
     assert np.corrcoef(back[1000:15000], audio[1000:15000])[0, 1] > 0.9
+
+
+def test_bundle_can_raise_the_encoder_lora_rank_without_changing_the_model():
+    """`train --encoder-lora-rank`: trained factors are kept, new directions start as a no-op,
+    the fine-tuning baseline's start takes the new shapes, and a lower rank is refused."""
+    from dictation.meta.evaluate import initial_values
+
+    base = load_bundle()
+    rank = base.model.cfg.encoder_lora_rank or base.model.cfg.lora_rank
+    wide = load_bundle(encoder_lora_rank=2 * rank)
+    assert wide.adapt_names == base.adapt_names
+    nb = {n: p.detach() for n, p in base.model.named_parameters()}
+    nw = {n: p.detach() for n, p in wide.model.named_parameters()}
+    enc_b = [n for n in base.adapt_names if n.startswith("encoder.") and n.endswith("lora_b")]
+    assert enc_b
+    for n in enc_b:
+        assert nw[n].shape[1] == 2 * rank
+        assert torch.allclose(nw[n][:, :rank], 2 * nb[n]) and float(nw[n][:, rank:].abs().max()) == 0.0
+        assert abs(float(wide.inner_lrs[n]) - 2 * float(base.inner_lrs[n])) < 1e-6
+        a = n[:-1] + "a"
+        assert torch.equal(nw[a][:rank], nb[a]) and torch.equal(wide.inner_lrs[a], base.inner_lrs[a])
+    dec = [n for n in base.adapt_names if n.startswith("decoder.")]
+    assert all(torch.equal(nw[n], nb[n]) and torch.equal(wide.inner_lrs[n], base.inner_lrs[n]) for n in dec)
+    mel, tokens = torch.randn(1, 80, 120), torch.tensor([[50257, 50362, 440]])
+    with torch.no_grad():
+        assert torch.allclose(base.model(mel, tokens), wide.model(mel, tokens), atol=1e-4)
+    init = initial_values(wide)
+    assert all(init[n].shape == nw[n].shape for n in wide.adapt_names)
+    assert all(float(init[n].abs().max()) == 0.0 for n in enc_b)
+    if rank > 1:
+        with pytest.raises(ValueError, match="cannot load shape"):
+            load_bundle(encoder_lora_rank=rank // 2)
+
+
+def _outer_loss_and_grad(model, params, lrs, support, query, second_order):
+    from dictation.meta.inner import batch_loss, inner_loop
+
+    p = {n: v.detach().clone().requires_grad_(True) for n, v in params.items()}
+    fast, _ = inner_loop(model, p, lrs, support, 2, max_grad_norm=1e12, second_order=second_order)
+    loss = batch_loss(model, fast, query)
+    return float(loss.detach()), torch.autograd.grad(loss, list(p.values()))
+
+
+def test_second_order_inner_loop_gives_the_exact_outer_gradient():
+    """Second-order MAML's outer gradient matches a finite difference of the adapted query
+    loss; the first-order one does not (it drops the inner gradients' dependence)."""
+    from dictation.meta.inner import IGNORE, Batch
+
+    torch.manual_seed(0)
+    cfg = WhisperConfig(n_audio_ctx=64, n_text_ctx=16, d_model=32, n_heads=2, n_audio_layers=2,
+                        n_text_layers=2, n_vocab=50, lora_rank=4, lora_layers=(0, 1, 2, 3))
+    model = Whisper(cfg).double().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = model.adaptation_parameter_names()
+    named = dict(model.named_parameters())
+    params = {n: named[n] + (0.3 * torch.randn_like(named[n]) if "lora_b" in n else 0) for n in names}
+    lrs = {n: torch.tensor(0.5, dtype=torch.float64) for n in names}
+
+    def batch(seed):
+        g = torch.Generator().manual_seed(seed)
+        mel = torch.randn(2, 80, 40, generator=g, dtype=torch.float64)
+        mask = torch.ones(2, 20, dtype=torch.bool)
+        tokens = torch.randint(0, 50, (2, 6), generator=g)
+        targets = torch.roll(tokens, -1, 1)
+        targets[:, -1] = IGNORE
+        with torch.no_grad():
+            lower = model.encoder.lower(mel, model.first_adapted_encoder_block(), mask)
+        return Batch(lower, mask, tokens, targets, ["", ""])
+
+    support, query = batch(1), batch(2)
+    _, exact = _outer_loss_and_grad(model, params, lrs, support, query, second_order=True)
+    _, first = _outer_loss_and_grad(model, params, lrs, support, query, second_order=False)
+    direction = {n: torch.randn_like(v) for n, v in params.items()}
+    eps = 1e-5
+    plus = _outer_loss_and_grad(model, {n: v + eps * direction[n] for n, v in params.items()}, lrs,
+                                support, query, False)[0]
+    minus = _outer_loss_and_grad(model, {n: v - eps * direction[n] for n, v in params.items()}, lrs,
+                                 support, query, False)[0]
+    numeric = (plus - minus) / (2 * eps)
+    along = lambda grads: float(sum((g * direction[n]).sum() for g, n in zip(grads, params)))
+    assert abs(along(exact) - numeric) < 1e-6 * max(1.0, abs(numeric))
+    assert abs(along(first) - numeric) > 1e-3 * abs(numeric)

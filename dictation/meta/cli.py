@@ -30,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--adapt-stem", action="store_true",
                    help="also adapt the convolutional stem (LoRA on both convolutions + their biases); "
                    "new tensors start at --new-inner-lr")
+    p.add_argument("--encoder-lora-rank", type=int, default=0,
+                   help="raise the encoder blocks' LoRA rank (the bundle's trained factors are kept, "
+                   "new directions start as a no-op)")
+    p.add_argument("--second-order", action="store_true",
+                   help="full second-order MAML (back-propagate through the inner gradients; ~3x the time)")
     p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
     p.add_argument("--outer-lr", type=float, default=1e-3)
     p.add_argument("--warmup-steps", type=int, default=0,
@@ -82,6 +87,7 @@ def _train(args: argparse.Namespace) -> int:
                       max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
                       base_weight=args.base_weight, warmup_steps=args.warmup_steps,
                       new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,
+                      encoder_lora_rank=args.encoder_lora_rank, second_order=args.second_order,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
                    args.device, args.version, rebaseline=args.rebaseline)

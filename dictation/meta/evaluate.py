@@ -52,8 +52,12 @@ def initial_values(bundle: Bundle) -> dict[str, torch.Tensor]:
             stored = {k[5:]: torch.from_numpy(z[k]) for k in z.files if k.startswith("init/")}
     named = dict(bundle.model.named_parameters())
     for n in bundle.adapt_names:
-        if n in stored:
+        if n in stored and stored[n].shape == named[n].shape:
             values[n] = stored[n]
+        elif n in stored and "lora_a" in n:
+            # LoRA widened to a higher rank in meta-training: the stored init rows, then the
+            # new rows' own init (still untrained when widened).
+            values[n] = torch.cat([stored[n], named[n].detach()[stored[n].shape[0]:]])
         elif "lora_b" in n:
             values[n] = torch.zeros_like(named[n])
         elif "lora_a" in n:

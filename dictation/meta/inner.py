@@ -110,22 +110,28 @@ def inner_loop(
     steps: int,
     max_grad_norm: float = 5.0,
     on_step=None,
+    second_order: bool = False,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
     """Meta-SGD steps  p <- p - lr_p * grad_p  on `batch`.
 
-    The gradients are detached (first-order), but the update stays differentiable in the
-    initial values and in the learning rates: a loss on the returned fast weights
-    back-propagates to both, which is first-order Meta-SGD.
+    By default the gradients are detached (first-order), but the update stays
+    differentiable in the initial values and in the learning rates: a loss on the returned
+    fast weights back-propagates to both, which is first-order Meta-SGD. `second_order`
+    keeps the inner gradients in the graph (full MAML: the outer gradient also sees how
+    each step's gradient depends on the values before it), at roughly three times the
+    cost of a step; the clipping scale stays a constant.
     """
     fast = dict(params)
     losses = []
     for step in range(steps):
         loss = batch_loss(model, fast, batch)
-        grads = torch.autograd.grad(loss, list(fast.values()), allow_unused=True)
+        grads = torch.autograd.grad(loss, list(fast.values()), allow_unused=True, create_graph=second_order)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(fast.values(), grads)]
         norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads))
         scale = min(1.0, max_grad_norm / (float(norm) + 1e-6))
-        fast = {n: p - lrs[n].clamp(min=0) * (g.detach() * scale) for (n, p), g in zip(fast.items(), grads)}
+        if not second_order:
+            grads = [g.detach() for g in grads]
+        fast = {n: p - lrs[n].clamp(min=0) * (g * scale) for (n, p), g in zip(fast.items(), grads)}
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step + 1, float(loss))

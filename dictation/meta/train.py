@@ -64,6 +64,8 @@ class TrainConfig:
     # loop raise the query loss (0.65 -> 0.85 on the first step of a widened run).
     new_inner_lr: float | None = None
     adapt_stem: bool = False  # widen the adaptation set to the convolutional stem (kept once in a bundle)
+    encoder_lora_rank: int = 0  # raise the encoder blocks' LoRA rank (0 = the bundle's)
+    second_order: bool = False  # full MAML: back-propagate through the inner gradients
     # Outer rates ramp up linearly over the run's first steps. A fresh Adam's first updates
     # are ~lr per number whatever the gradient: continuing a trained bundle at the full rate
     # raised its unadapted validation loss for 10-20 steps (model card).
@@ -190,7 +192,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     torch.manual_seed(cfg.seed)
 
     bundle = load_bundle(lora_layers=cfg.lora_layers or None, new_inner_lr=cfg.new_inner_lr,
-                         adapt_stem=cfg.adapt_stem or None)
+                         adapt_stem=cfg.adapt_stem or None, encoder_lora_rank=cfg.encoder_lora_rank or None)
     names = bundle.adapt_names
     # Non-meta-learned values (stock LayerNorms, zero LoRA-B): the fine-tuning baseline's start.
     init_values = {n: v.detach().cpu().clone() for n, v in initial_values(bundle).items()}
@@ -283,7 +285,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
             _, support, query = stream.next()
             s = make_batch(model, tokenizer, support, dev)
             q = make_batch(model, tokenizer, query, dev)
-            fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps)
+            fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps, second_order=cfg.second_order)
             lq = batch_loss(model, fast, q)
             lb = batch_loss(model, params, q)
             ((lq + cfg.base_weight * lb) / cfg.tasks_per_step).backward()

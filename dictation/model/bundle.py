@@ -38,14 +38,17 @@ class Bundle:
 
 def load_bundle(path: Path | None = None, check_backbone: bool = True,
                 lora_layers: tuple[int, ...] | list[int] | None = None,
-                new_inner_lr: float | None = None, adapt_stem: bool | None = None) -> Bundle:
+                new_inner_lr: float | None = None, adapt_stem: bool | None = None,
+                encoder_lora_rank: int | None = None) -> Bundle:
     """Backbone + delta as a float32 `Whisper` (eval mode) with its inner learning rates.
 
     `lora_layers` (meta-training only) widens or changes the adapted blocks: parameters the
     bundle has keep their values, new LoRA factors start at their init (B = 0, so the
     model's output is unchanged) and new tensors get `new_inner_lr`, else the bundle's
     default inner rate. `adapt_stem` (meta-training only) likewise adds or removes the
-    convolutional stem's adaptation tensors.
+    convolutional stem's adaptation tensors. `encoder_lora_rank` (meta-training only)
+    raises the encoder blocks' LoRA rank without changing the model's function: see
+    `_widen_lora`.
     """
     if path is None:
         from dictation.runtime import bundled_model_dir
@@ -65,9 +68,12 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True,
         cfg = WhisperConfig.from_dict({**cfg.to_dict(), "lora_layers": list(lora_layers)})
     if adapt_stem is not None:
         cfg = WhisperConfig.from_dict({**cfg.to_dict(), "adapt_stem": adapt_stem})
+    if encoder_lora_rank is not None:
+        cfg = WhisperConfig.from_dict({**cfg.to_dict(), "encoder_lora_rank": encoder_lora_rank})
     changed = lora_layers is not None or adapt_stem is not None
     model = load_backbone(cfg, bdir)
     inner_lrs: dict[str, torch.Tensor] = {}
+    widened: dict[str, float] = {}  # LoRA factors loaded into a higher rank: inner-rate factor
     weights = path / "weights.npz"
     if weights.is_file():
         params = dict(model.named_parameters())
@@ -78,6 +84,8 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True,
                     continue  # non-meta-learned initial values, read by the evaluation baseline
                 if key.startswith(INNER_LR_PREFIX):
                     inner_lrs[key[len(INNER_LR_PREFIX):]] = value
+                elif key in params and params[key].shape != value.shape and encoder_lora_rank is not None:
+                    widened[key] = _widen_lora(key, params[key], value)
                 elif key in params:
                     with torch.no_grad():
                         params[key].copy_(value)
@@ -88,8 +96,31 @@ def load_bundle(path: Path | None = None, check_backbone: bool = True,
     default_lr = float(info.get("default_inner_lr", 1e-3)) if new_inner_lr is None else new_inner_lr
     names = model.adaptation_parameter_names()
     # Rates of blocks no longer adapted (narrowed lora_layers) are dropped with them.
-    inner_lrs = {n: inner_lrs.get(n, torch.tensor(default_lr)) for n in names}
+    inner_lrs = {n: inner_lrs.get(n, torch.tensor(default_lr)) * widened.get(n, 1.0) for n in names}
     return Bundle(model.eval(), info, inner_lrs, path)
+
+
+def _widen_lora(name: str, param: torch.Tensor, value: torch.Tensor) -> float:
+    """Load rank-r LoRA factors into rank-R ones (R > r) with the same update B @ A / rank.
+
+    A's first r rows are the trained ones, its new rows keep their random init; B's first r
+    columns are the trained ones times R / r (the update is scaled by 1 / rank), its new
+    columns are zero. Returns the factor for the tensor's inner rate: R / r for B, so that
+    a step on B moves the update by about as much as before, spread over R directions
+    instead of r; 1 for A.
+    """
+    rank_dim = 0 if name.endswith("lora_a") else 1 if name.endswith("lora_b") else None
+    if rank_dim is None or param.dim() != 2 or value.dim() != 2 or value.shape[rank_dim] > param.shape[rank_dim] \
+            or value.shape[1 - rank_dim] != param.shape[1 - rank_dim]:
+        raise ValueError(f"{name}: cannot load shape {tuple(value.shape)} into {tuple(param.shape)}")
+    r, big = value.shape[rank_dim], param.shape[rank_dim]
+    with torch.no_grad():
+        if rank_dim == 0:
+            param[:r].copy_(value)
+        else:
+            param.zero_()
+            param[:, :r].copy_(value * (big / r))
+    return big / r if rank_dim == 1 else 1.0
 
 
 def save_bundle(model: Whisper, inner_lrs: dict[str, torch.Tensor], out_dir: Path, info: dict,

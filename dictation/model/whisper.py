@@ -29,6 +29,9 @@ class WhisperConfig:
     n_vocab: int = 51864
     lora_rank: int = 0
     lora_layers: tuple[int, ...] = ()  # decoder/encoder block indices that carry LoRA
+    # LoRA rank of the encoder blocks (0 = lora_rank): the encoder is where adaptation
+    # hears the voice, so it may get more inner capacity than the decoder.
+    encoder_lora_rank: int = 0
     # Adapt the convolutional stem too (LoRA on both convolutions plus their biases): the
     # first layers that hear the voice, where speaker and channel differences enter.
     adapt_stem: bool = False
@@ -197,7 +200,8 @@ class AudioEncoder(nn.Module):
         self.conv2 = LoRAConv1d(d, d, 3, stride=2, padding=1, rank=stem_rank)
         self.register_buffer("positional_embedding", sinusoids(cfg.n_audio_ctx, d))
         self.blocks = nn.ModuleList(
-            Block(d, cfg.n_heads, cross=False, lora_rank=cfg.lora_rank if i in cfg.lora_layers else 0)
+            Block(d, cfg.n_heads, cross=False,
+                  lora_rank=(cfg.encoder_lora_rank or cfg.lora_rank) if i in cfg.lora_layers else 0)
             for i in range(cfg.n_audio_layers)
         )
         self.ln_post = nn.LayerNorm(d)
