@@ -1,14 +1,16 @@
 """Adaptation time for 10 enrollment phrases: CPU, and CUDA when present.
 
 `python benchmarks/adaptation.py [--threads T] [--steps N] [--repeats R] [--pairs DIR]
-[--bundle DIR] [--devices cpu,cuda] [--no-export] [--no-check]`
+[--bundle DIR] [--devices cpu,cuda] [--no-export] [--no-check] [--no-baseline]`
 
 Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
 inner steps included) on 10 flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs
 of --pairs), then the ONNX export of the result and the app's cross-validated check
 (`cross_check`: two half-size adaptations and the transcription of every phrase by the
-base and the fold models). The first run on CUDA includes its start-up (kernel
-loading); the median over repeats is the figure to quote.
+base and the fold models). When the bundle adds speed copies of the phrases
+(`enroll_speed_copies`), the same phrases without copies are timed too, as the baseline
+(ratio printed). The first run on CUDA includes its start-up (kernel loading); the
+median over repeats is the figure to quote.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ def main() -> int:
     parser.add_argument("--devices", default="", help="comma-separated (default: cpu, and cuda when present)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-check", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the run without speed copies")
     args = parser.parse_args()
 
     import torch
 
-    from dictation.meta.adaptation import adapt
+    from dictation.meta.adaptation import adapt, speed_copies_of
     from dictation.model.bundle import load_bundle
 
     torch.set_num_threads(args.threads)
@@ -54,15 +57,24 @@ def main() -> int:
     audio_s = sum(len(a) for a, _ in takes) / 16000
     devices = [d for d in args.devices.split(",") if d] or (
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    factors = speed_copies_of(load_bundle(args.bundle))
+    protocols = [factors] + ([()] if factors and not args.no_baseline else [])
     for device in devices:
-        times = []
-        for _ in range(args.repeats):
-            bundle = load_bundle(args.bundle)
-            t = time.perf_counter()
-            adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle)
-            times.append(time.perf_counter() - t)
-        print(f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio), {adapted.steps} steps, {args.threads} threads: "
-              f"median {statistics.median(times):.2f} s (runs: {', '.join(f'{x:.2f}' for x in times)})")
+        medians = {}
+        for proto in protocols:
+            times = []
+            for _ in range(args.repeats):
+                bundle = load_bundle(args.bundle)
+                t = time.perf_counter()
+                adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle, speed_copies=proto)
+                times.append(time.perf_counter() - t)
+            medians[proto] = statistics.median(times)
+            label = f"+ copies at {', '.join(f'{f:g}x' for f in proto)}" if proto else "no copies"
+            print(f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio) {label}, {adapted.steps} steps, "
+                  f"{args.threads} threads: median {medians[proto]:.2f} s "
+                  f"(runs: {', '.join(f'{x:.2f}' for x in times)})")
+        if len(medians) == 2:
+            print(f"{device}: speed copies cost {medians[factors] / medians[()]:.2f}x the adaptation without them")
     if not args.no_export:
         t = time.perf_counter()
         with tempfile.TemporaryDirectory() as d:

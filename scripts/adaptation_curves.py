@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from dictation.audio import load_audio
-from dictation.corpus.augment import speed
 from dictation.corpus.common import default_corpus_dir
 from dictation.corpus.readers import read_manifest
 from dictation.decoding import DecodingRules, TextTokenizer
+from dictation.corpus.augment import with_speed_copies as speed_copies
 from dictation.meta.inner import batch_loss, inner_loop, make_batch
 from dictation.meta.train import speakers_by_split
 from dictation.model.bundle import load_bundle
@@ -39,9 +39,11 @@ from dictation.model.inference import transcribe
 from dictation.model.loader import backbone_dir
 from dictation.text import wer
 
+SPEEDS = (0.9, 1.1)  # protocol "speed"; "plain" adapts on the takes alone, whatever the bundle names
+
 
 def with_speed_copies(items):
-    return items + [(speed(a, f), t) for f in (0.9, 1.1) for a, t in items]
+    return speed_copies(items, SPEEDS)
 
 
 def summarize(paths: list[Path]) -> None:

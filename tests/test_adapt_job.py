@@ -9,6 +9,7 @@ profile loading, staging, events and crash detection are all the real ones.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -282,6 +283,11 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
         assert reopened.metadata["check"] == "2-fold cross-validation on 5 recordings"
         assert reopened.metadata["device"] == device
         assert reopened.metadata["corrections"] == 1 and reopened.metadata["steps"] == 2
+        # The user-time protocol the bundle names (speed copies of the takes) is recorded.
+        from dictation.runtime import bundled_model_dir
+
+        info = json.loads((bundled_model_dir() / "bundle.json").read_text())
+        assert reopened.metadata["speed_copies"] == info.get("enroll_speed_copies", [])
         assert (reopened.model_dir() / "encoder.onnx").is_file()
     else:
         assert done["reason"].startswith("not installed: adaptation made recognition")

@@ -9,7 +9,7 @@ import torch
 from conftest import tts_wav
 from dictation.decoding import TextTokenizer
 from dictation.meta.adaptation import AdaptationCancelled, AdaptationError, adapt, resolve_device
-from dictation.meta.inner import _upper_logits, batch_loss, make_batch
+from dictation.meta.inner import _loss_and_grads, _upper_logits, batch_loss, make_batch, make_batches
 from dictation.model.bundle import load_bundle
 from dictation.model.loader import backbone_dir
 
@@ -109,26 +109,32 @@ def test_cross_check_scores_every_take_with_a_model_adapted_without_it(takes, mo
     before_params = {n: p.detach().clone() for n, p in bundle.model.named_parameters()}
     four = takes + [takes[0]]  # 4 takes: two folds of two
     log: list[tuple[str, object]] = []
-    real_batch, real_transcribe = adaptation.make_batch, adaptation.transcribe
+    real_batch, real_transcribe = adaptation.make_batches, adaptation.transcribe
 
-    def spy_batch(model, tok, items, device="cpu"):
+    def spy_batch(model, tok, items, device="cpu", chunk=5):
         log.append(("train", [t for _, t in items]))
-        return real_batch(model, tok, items, device)
+        log.append(("lengths", [len(a) for a, _ in items]))
+        return real_batch(model, tok, items, device, chunk)
 
     def spy_transcribe(model, audio, rules, tok):
         adapted = any(not torch.equal(p, before_params[n]) for n, p in model.named_parameters())
         log.append(("transcribe", (id(audio), adapted)))
         return real_transcribe(model, audio, rules, tok)
 
-    monkeypatch.setattr(adaptation, "make_batch", spy_batch)
+    monkeypatch.setattr(adaptation, "make_batches", spy_batch)
     monkeypatch.setattr(adaptation, "transcribe", spy_transcribe)
-    check = adaptation.cross_check(four, steps=2, device="cpu", bundle=bundle)
+    check = adaptation.cross_check(four, steps=2, device="cpu", bundle=bundle, speed_copies=(0.8,))
 
-    # Base pass: every take once, unadapted; then per fold one batch of the other fold.
+    # Base pass: every take once, unadapted; then per fold the other fold's takes and
+    # their speed copies (never a copy of a take the fold is scored on).
     base = [e for e in log if e[0] == "transcribe" and not e[1][1]]
     assert [e[1][0] for e in base] == [id(a) for a, _ in four]
     trained = [e[1] for e in log if e[0] == "train"]
-    assert trained == [[four[1][1], four[3][1]], [four[0][1], four[2][1]]]
+    assert trained == [[four[1][1], four[3][1]] * 2, [four[0][1], four[2][1]] * 2]
+    lengths = [e[1] for e in log if e[0] == "lengths"]
+    for fold, (i, j) in zip(lengths, [(1, 3), (0, 2)]):
+        assert fold[:2] == [len(four[i][0]), len(four[j][0])]
+        assert fold[2:] == [pytest.approx(len(four[k][0]) / 0.8, abs=2) for k in (i, j)]
     scored = [e[1] for e in log if e[0] == "transcribe" and e[1][1]]
     assert [s[0] for s in scored] == [id(four[0][0]), id(four[2][0]), id(four[1][0]), id(four[3][0])]
     # The bundle's model is left exactly as it was.
@@ -179,3 +185,66 @@ def test_widening_to_the_stem_keeps_the_model_and_the_inner_loop_moves_the_stem(
     for n in new:
         if not n.endswith("lora_a"):  # A's gradient is zero while B is (B starts at zero)
             assert not torch.equal(fast[n], params[n]), f"{n} did not move"
+
+
+def test_batches_of_similar_length_give_the_loss_and_gradient_of_one_batch(takes, tokenizer):
+    """`make_batches` (how a CPU adapts: short batches, sorted by length) changes the cost,
+    not the step: the token-weighted loss and gradient equal those of one batch."""
+    torch.set_num_threads(1)
+    bundle = load_bundle()
+    model = bundle.model
+    # Different lengths and token counts, so an unweighted mean of batch losses would differ.
+    items = takes + [(takes[0][0][: len(takes[0][0]) // 2], "The quick brown fox.")]
+    batches = make_batches(model, tokenizer, items, chunk=2)
+    assert [len(b) for b in batches] == [2, 2]
+    assert batches[0].texts == ["The quick brown fox.", min(takes, key=lambda t: len(t[0]))[1]]
+    named = dict(model.named_parameters())
+    params = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
+    one_loss, one_grads = _loss_and_grads(model, params, make_batch(model, tokenizer, items), False)
+    loss, grads = _loss_and_grads(model, params, batches, False)
+    assert float(loss) == pytest.approx(float(one_loss), rel=1e-5)
+    with torch.no_grad():
+        assert float(batch_loss(model, params, batches)) == pytest.approx(float(one_loss), rel=1e-5)
+    with torch.no_grad():
+        unweighted = sum(float(batch_loss(model, params, b)) for b in batches) / len(batches)
+    assert abs(unweighted - float(one_loss)) > 1e-3  # the weighting is what makes them agree
+    for name, a, b in zip(params, one_grads, grads):
+        assert float((a - b).norm()) <= 1e-4 * float(a.norm()) + 1e-12, name
+    with pytest.raises(ValueError, match="chunk"):
+        make_batches(model, tokenizer, items, chunk=0)
+
+
+def test_speed_copies_are_added_to_the_takes_the_bundle_adapts_on(takes):
+    """The bundle names the user-time copies; adapt() trains on takes + copies and records them."""
+    from dictation.meta import adaptation
+
+    from dictation.corpus.augment import with_speed_copies
+
+    copies = with_speed_copies(takes[:2], (0.9, 1.1))
+    assert [t for _, t in copies] == [takes[0][1], takes[1][1]] * 3
+    for (audio, _), factor, (orig, _) in zip(copies[2:], (0.9, 0.9, 1.1, 1.1), takes[:2] * 2):
+        assert len(audio) == pytest.approx(len(orig) / factor, abs=2) and audio.dtype == np.float32
+    bundle = load_bundle()
+    bundle.info["enroll_speed_copies"] = [0.9, 1.1]
+    assert adaptation.speed_copies_of(bundle) == (0.9, 1.1)
+    seen = []
+    real = adaptation.make_batches
+
+    def spy(model, tok, items, device="cpu", chunk=5):
+        seen.append(len(items))
+        return real(model, tok, items, device, chunk)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(adaptation, "make_batches", spy)
+    try:
+        adapted = adapt(takes, steps=1, device="cpu", bundle=bundle)
+        plain = adapt(takes, steps=1, device="cpu", bundle=load_bundle(), speed_copies=())
+    finally:
+        mp.undo()
+    assert seen == [len(takes) * 3, len(takes)]
+    assert adapted.speed_copies == (0.9, 1.1) and plain.speed_copies == ()
+    bundle.info["enroll_speed_copies"] = [1.0]
+    with pytest.raises(AdaptationError, match="enroll_speed_copies"):
+        adaptation.speed_copies_of(bundle)
+    with pytest.raises(ValueError, match="speed factors"):
+        adapt(takes, steps=1, device="cpu", bundle=load_bundle(), speed_copies=(3.0,))

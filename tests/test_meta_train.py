@@ -75,10 +75,13 @@ def test_training_can_widen_the_adapted_blocks_with_task_workers(dictation_cli, 
 
     out = tmp_path / "bundle"
     result = _train(dictation_cli, tiny_corpus, tmp_path / "run", out, 1, "--lora-layers", "3,4,5,6,7",
-                    "--workers", "1")
+                    "--workers", "1", "--support-speed-copies", "0.9,1.1")
     assert result.returncode == 0, result.stderr[-2000:]
     bundle = load_bundle(out)
     assert bundle.model.cfg.lora_layers == (3, 4, 5, 6, 7)
+    # Trained with speed copies in every support set: users' adaptation is told to add them.
+    assert bundle.info["enroll_speed_copies"] == [0.9, 1.1]
+    assert bundle.info["training"]["config"]["support_speed_copies"] == [0.9, 1.1]
     enc = [n for n in bundle.adapt_names if n.startswith("encoder.")]
     assert enc and all(n.startswith("encoder.blocks.3.") for n in enc)
     with np.load(out / "weights.npz") as z:
@@ -104,6 +107,26 @@ def test_training_can_raise_the_encoder_rank_with_second_order_maml(dictation_cl
     assert dec_a and all(named[n].shape[0] == bundle.model.cfg.lora_rank for n in dec_a)
     with np.load(out / "weights.npz") as z:
         assert all(z["init/" + n].shape == tuple(named[n].shape) for n in bundle.adapt_names)
+
+
+def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
+    """`--support-speed-copies`: each support phrase, then its copies (query untouched)."""
+    import random
+
+    from dictation.corpus.readers import read_manifest
+    from dictation.meta.train import TaskSampler, TrainConfig, load_task, speakers_by_split
+
+    speakers = speakers_by_split(read_manifest(tiny_corpus), 16)["train"]
+    cfg = TrainConfig(support=3, query=2, augment_prob=0.0, support_speed_copies=(0.9, 1.1))
+    plan = TaskSampler(speakers, cfg, random.Random(0)).draw()
+    _, support, query = load_task(plan)
+    assert len(support) == 9 and len(query) == 2
+    assert [t for _, t in support] == [t for _, t in support[:3]] * 3
+    for (copy, _), (orig, _), factor in zip(support[3:], support[:3] * 2, (0.9,) * 3 + (1.1,) * 3):
+        assert len(copy) == pytest.approx(len(orig) / factor, abs=2)
+    _, plain, _ = load_task(TaskSampler(speakers, TrainConfig(support=3, query=2, augment_prob=0.0),
+                                        random.Random(0)).draw())
+    assert len(plain) == 3
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +219,22 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert (res["n_enroll"], res["n_test"]) == (4, 2)
     assert 0.0 <= res["base_wer"] <= 1.0 and res["adapt_seconds"] > 0
     assert len(res["adapt_losses"]) == 2 and res["adapt_losses"][1] < res["adapt_losses"][0]
+    # As the app: the bundle's speed copies of the enrollment phrases.
+    from dictation.runtime import bundled_model_dir
+
+    bundle_info = json.loads((bundled_model_dir() / "bundle.json").read_text())
+    assert res["speed_copies"] == bundle_info.get("enroll_speed_copies", [])
+
+
+def test_evaluate_speed_copies_flag(dictation_cli):
+    from dictation.meta.cli import parse_speed_copies
+
+    assert parse_speed_copies("none") == () and parse_speed_copies("") == ()
+    assert parse_speed_copies("0.9,1.1") == (0.9, 1.1)
+    for bad in ("fast", "1.0", "0.9,3"):
+        out = subprocess.run(dictation_cli + ["evaluate", "--speed-copies", bad, "--heldout"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and "--speed-copies" in out.stderr, out.stderr[-500:]
 
 
 def test_relative_gain_has_a_bootstrap_interval_over_speakers():

@@ -1,7 +1,7 @@
 """The adaptation worker: runs in a process spawned by ``AdaptationJob``.
 
 Steps: bound CPU use, load the profile's takes (+ corrections), adapt the model on all
-of them, export it into a staging dir inside the profile, then check the adaptation by
+of them (plus their speed copies when the bundle names speeds), export it into a staging dir inside the profile, then check the adaptation by
 2-fold cross-validation (each half of the takes transcribed by a model adapted on the
 other half, against the base model on the same takes) and install the new model unless
 that check shows it broken.
@@ -211,6 +211,7 @@ def _run(
             metadata = {
                 "created": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "steps": total_steps,
+                "speed_copies": list(getattr(adapted, "speed_copies", ())),
                 "train_takes": len(train) - len(corrections),
                 "corrections": len(corrections),
                 "check": f"{check.folds}-fold cross-validation on {check.n_takes} recordings",

@@ -51,9 +51,27 @@ def _istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     return out[n_fft // 2 : n_fft // 2 + length]
 
 
+def check_speed_factors(factors) -> tuple[float, ...]:
+    """Speed factors as floats; ValueError unless each lies in [0.5, 2] and is not 1."""
+    out = tuple(float(f) for f in factors)
+    bad = [f for f in out if not 0.5 <= f <= 2.0 or f == 1.0]
+    if bad:
+        raise ValueError(f"speed factors must lie in [0.5, 2] and differ from 1, not {bad}")
+    return out
+
+
 def speed(x: np.ndarray, factor: float) -> np.ndarray:
     """Play `factor` times faster (tempo and pitch change together, as in Kaldi's recipe)."""
     return resample(x, int(round(16000 * factor)), 16000)
+
+
+def with_speed_copies(items: list[tuple[np.ndarray, str]],
+                      factors) -> list[tuple[np.ndarray, str]]:
+    """(audio, text) items, then a copy of each played `factor` times faster (pitch moves
+    with it), for each factor in turn; same texts. How enrollment takes are multiplied
+    for adaptation (`enroll_speed_copies` in bundle.json)."""
+    factors = check_speed_factors(factors)
+    return list(items) + [(speed(audio, f).astype(np.float32), text) for f in factors for audio, text in items]
 
 
 def vtlp(x: np.ndarray, alpha: float, sr: int = 16000, n_fft: int = 512, hop: int = 128) -> np.ndarray:

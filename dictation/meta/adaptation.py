@@ -1,8 +1,10 @@
 """Adapt the bundled model to one speaker from a few enrollment takes.
 
 Meta-SGD: the bundle's meta-learned initial adaptation parameters, its per-tensor inner
-learning rates and its fixed number of inner steps. Runs inside the adaptation worker
-process (torch); the GUI never imports this module.
+learning rates and its fixed number of inner steps. The inner loop runs on the takes plus,
+when the bundle names speeds (`enroll_speed_copies`), a copy of every take played at each
+of those speeds: on meta-validation speakers that lowered the adapted WER (model card).
+Runs inside the adaptation worker process (torch); the GUI never imports this module.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from dictation.corpus.augment import check_speed_factors, with_speed_copies
 from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.meta.inner import inner_loop, make_batch
+from dictation.meta.inner import CPU_CHUNK, inner_loop, make_batches
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
 from dictation.model.loader import backbone_dir
@@ -42,11 +45,21 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def speed_copies_of(bundle: Bundle) -> tuple[float, ...]:
+    """The bundle's enrollment speed factors (none for bundles that do not name any)."""
+    try:
+        return check_speed_factors(bundle.info.get("enroll_speed_copies", ()))
+    except (TypeError, ValueError) as exc:
+        raise AdaptationError(f"{bundle.path / 'bundle.json'}: enroll_speed_copies: {exc}") from None
+
+
 class AdaptedModel:
     """The bundle's model with a speaker's adapted parameters written in."""
 
-    def __init__(self, bundle: Bundle, steps: int, losses: list[float], seconds: float, device: str) -> None:
+    def __init__(self, bundle: Bundle, steps: int, losses: list[float], seconds: float, device: str,
+                 speed_copies: tuple[float, ...] = ()) -> None:
         self.bundle = bundle
+        self.speed_copies = speed_copies
         self.model = bundle.model
         self.steps = steps
         self.losses = losses
@@ -67,7 +80,8 @@ class AdaptedModel:
             self.model, Path(out_dir), bdir / "tokenizer.json", bdir / "config.json",
             metadata={"model_version": self.bundle.info["version"], "adapted": True,
                       "adapt_steps": self.steps, "adapt_seconds": round(self.seconds, 2),
-                      "adapt_device": self.device, "adapt_losses": [round(x, 4) for x in self.losses]},
+                      "adapt_device": self.device, "adapt_speed_copies": list(self.speed_copies),
+                      "adapt_losses": [round(x, 4) for x in self.losses]},
         )
 
 
@@ -78,19 +92,24 @@ def adapt(
     progress: Callable[[int, int, float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     bundle: Bundle | None = None,
+    speed_copies: Sequence[float] | None = None,
 ) -> AdaptedModel:
-    """Run the inner loop on all takes; return the adapted model (not yet exported)."""
+    """Run the inner loop on all takes (plus their speed copies: `speed_copies`, by default
+    the bundle's); return the adapted model (not yet exported). Timed from here, so the
+    copies' resampling counts as adaptation time."""
     if not takes:
         raise AdaptationError("no enrollment takes to adapt on")
     dev = resolve_device(device)
     t0 = time.perf_counter()
     bundle = bundle or load_bundle()
+    factors = speed_copies_of(bundle) if speed_copies is None else check_speed_factors(speed_copies)
     model = bundle.model.to(dev).eval()
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
     tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
-    losses = _adapt_in_place(bundle, tokenizer, takes, steps, dev, progress, should_cancel)
+    losses = _adapt_in_place(bundle, tokenizer, with_speed_copies(takes, factors), steps, dev, progress,
+                             should_cancel)
     model.to("cpu")
-    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev))
+    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors)
 
 
 def _adapt_in_place(
@@ -105,7 +124,8 @@ def _adapt_in_place(
     """`steps` inner steps on `takes` from the model's current values (on `dev`), written
     back into the model; returns the loss before each step."""
     model = bundle.model
-    batch = make_batch(model, tokenizer, takes, dev)
+    # Small batches of similar length on a CPU (half the time per step, same gradient); one on a GPU.
+    batch = make_batches(model, tokenizer, takes, dev, chunk=len(takes) if dev.type == "cuda" else CPU_CHUNK)
     named = dict(model.named_parameters())
     params = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
     lrs = {n: bundle.inner_lrs[n].to(dev) for n in bundle.adapt_names}
@@ -150,12 +170,14 @@ def cross_check(
     should_cancel: Callable[[], bool] | None = None,
     bundle: Bundle | None = None,
     folds: int = CHECK_FOLDS,
+    speed_copies: Sequence[float] | None = None,
 ) -> CrossCheck:
     """Word error rate of the base model and of held-out adapted models on the takes.
 
     Each fold's takes are transcribed by the model adapted (same steps, same rates) on
     the other folds, so every take is scored by a model that never saw it, and every
-    take counts: a check on 10 takes instead of a held-back 2. Torch transcription on
+    take counts: a check on 10 takes instead of a held-back 2. Each fold adapts like
+    `adapt` (with the speed copies of its training takes only). Torch transcription on
     the CPU, like `AdaptedModel.transcribe_torch`.
     """
     if len(takes) < 2:
@@ -168,6 +190,7 @@ def cross_check(
     tokenizer = TextTokenizer(bdir / "tokenizer.json")
     rules = DecodingRules.from_config(bdir / "config.json")
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
+    factors = speed_copies_of(bundle) if speed_copies is None else check_speed_factors(speed_copies)
     named = dict(model.named_parameters())
     init = {n: named[n].detach().clone() for n in bundle.adapt_names}
     dev = resolve_device(device)
@@ -186,7 +209,8 @@ def cross_check(
             train = [t for i, t in enumerate(takes) if fold_of(i, folds) != fold]
             restore()
             model.to(dev)
-            _adapt_in_place(bundle, tokenizer, train, steps, dev, should_cancel=should_cancel)
+            _adapt_in_place(bundle, tokenizer, with_speed_copies(train, factors), steps, dev,
+                            should_cancel=should_cancel)
             model.to("cpu")
             for i, (audio, _) in enumerate(takes):
                 if fold_of(i, folds) == fold:

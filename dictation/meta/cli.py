@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "new directions start as a no-op)")
     p.add_argument("--second-order", action="store_true",
                    help="full second-order MAML (back-propagate through the inner gradients; ~3x the time)")
+    p.add_argument("--support-speed-copies", type=parse_speed_copies, default=(), metavar="F,F",
+                   help="add copies of every support phrase at these speeds, as the app does with "
+                   "enrollment takes; the bundle written then names them (enroll_speed_copies)")
     p.add_argument("--workers", type=int, default=0, help="processes that load and augment tasks ahead")
     p.add_argument("--outer-lr", type=float, default=1e-3)
     p.add_argument("--warmup-steps", type=int, default=0,
@@ -60,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--bundle", type=Path, default=None)
     e.add_argument("--no-finetune", action="store_true")
+    e.add_argument("--speed-copies", type=parse_speed_copies, default=None, metavar="F,F|none",
+                   help="speeds of the enrollment copies the adaptation adds (default: the bundle's, "
+                   "as the app; 'none' adapts on the phrases alone)")
     e.add_argument("--finetune-lr", type=float, default=None,
                    help="Adam learning rate of the plain fine-tuning baseline (default: tuned value)")
     e.add_argument("--reference", action="store_true", help="also score faster-whisper tiny.en (if installed)")
@@ -88,6 +94,7 @@ def _train(args: argparse.Namespace) -> int:
                       base_weight=args.base_weight, warmup_steps=args.warmup_steps,
                       new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,
                       encoder_lora_rank=args.encoder_lora_rank, second_order=args.second_order,
+                      support_speed_copies=args.support_speed_copies,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
                    args.device, args.version, rebaseline=args.rebaseline)
@@ -149,7 +156,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _ft_lr(args: argparse.Namespace) -> dict:
-    return {} if args.finetune_lr is None else {"finetune_lr": args.finetune_lr}
+    """evaluate_speaker's optional settings from the command line."""
+    out: dict = {} if args.finetune_lr is None else {"finetune_lr": args.finetune_lr}
+    if args.speed_copies is not None:
+        out["speed_copies"] = args.speed_copies
+    return out
+
+
+def parse_speed_copies(text: str) -> tuple[float, ...]:
+    """'0.9,1.1' -> (0.9, 1.1); 'none' or '' -> (); anything else is an argparse error."""
+    from dictation.corpus.augment import check_speed_factors
+
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return check_speed_factors(text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def _row_text(r: dict) -> str:

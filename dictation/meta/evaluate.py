@@ -1,8 +1,9 @@
 """Held-out evaluation: base vs MAML-adapted vs plain fine-tuning, per speaker.
 
 - base: the bundled model's initial values, no adaptation.
-- adapted: the bundle's Meta-SGD inner loop (meta-learned init and rates, fixed steps).
-- finetune: the same parameters, steps and data, started from the non-meta-learned
+- adapted: the bundle's Meta-SGD inner loop (meta-learned init and rates, fixed steps), on
+  the enrollment phrases plus their speed copies when the bundle names speeds, as the app.
+- finetune: the same parameters, steps and data (copies included), started from the non-meta-learned
   initial values (stock Whisper + zero LoRA update), optimised with Adam.
 - gated: what the app installs (`dictation.adapt.worker`): the adapted model, unless the
   2-fold cross-validated check on the enrollment phrases shows it broken (then base).
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.meta.inner import batch_loss, inner_loop, make_batch
+from dictation.meta.inner import batch_loss, inner_loop, make_batches
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
 from dictation.model.loader import backbone_dir
@@ -75,10 +76,17 @@ def evaluate_speaker(
     finetune_lr: float = FINETUNE_LR,
     with_finetune: bool = True,
     with_gate: bool = True,
+    speed_copies: tuple[float, ...] | None = None,
 ) -> dict:
-    """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`."""
+    """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`.
+
+    `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app)."""
+    from dictation.corpus.augment import check_speed_factors, with_speed_copies
+    from dictation.meta.adaptation import speed_copies_of
+
     torch.manual_seed(0)
     bundle = bundle or load_bundle()
+    factors = speed_copies_of(bundle) if speed_copies is None else check_speed_factors(speed_copies)
     bdir = backbone_dir()
     tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
     model = bundle.model.eval()
@@ -87,13 +95,13 @@ def evaluate_speaker(
     meta_init = {n: named[n].detach().clone() for n in names}
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
     refs = [t for _, t in test]
-    out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps}
+    out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps, "speed_copies": list(factors)}
 
     base_hyps = _transcribe_all(bundle, test, rules, tok)
     out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
 
     t0 = time.perf_counter()
-    batch = make_batch(model, tok, enroll)
+    batch = make_batches(model, tok, with_speed_copies(enroll, factors))  # as the app on a CPU
     params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
     fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps)
     out["adapt_seconds"] = time.perf_counter() - t0
@@ -126,7 +134,7 @@ def evaluate_speaker(
         from dictation.meta.adaptation import cross_check
 
         _set_params(bundle, meta_init)
-        check = cross_check(enroll, steps, "cpu", bundle=bundle)
+        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors)
         out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
         out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
         out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]

@@ -6,11 +6,18 @@ parameters), computed once: every inner step only re-runs the adapted upper bloc
 the decoder. When the convolutional stem is adapted (`adapt_stem`), nothing is frozen
 and the batch keeps the padded log-mel instead. Utterances are padded to the batch's
 longest with key masks, which gives the same result as running each one unpadded.
+
+On a CPU a set of utterances is better cut into a few small batches of similar length
+(`make_batches`): less padding and smaller activations. The losses and gradients over
+such a list are token-weighted sums of the batches' own, so they equal those of one
+batch of everything (checked by a test); on 2 cores, 30 phrases took half the time per
+step in chunks of 5 as in one batch (model card, "User-time adaptation").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -36,6 +43,27 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def n_tokens(self) -> int:
+        """Target tokens the loss averages over."""
+        return int((self.targets != IGNORE).sum())
+
+
+Batches = Union[Batch, Sequence[Batch]]
+CPU_CHUNK = 5  # utterances per batch in `make_batches` (5 and 10 measured close; 15 and 30 slower)
+
+
+def make_batches(model: Whisper, tokenizer: TextTokenizer, items: list[tuple[np.ndarray, str]],
+                 device: torch.device | str = "cpu", chunk: int = CPU_CHUNK,
+                 front_end: LogMel | None = None) -> list[Batch]:
+    """`items` sorted by length and cut into batches of at most `chunk` utterances."""
+    if chunk < 1:
+        raise ValueError("chunk must be at least 1")
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    ordered = [items[i] for i in order]
+    return [make_batch(model, tokenizer, ordered[i : i + chunk], device, front_end)
+            for i in range(0, len(ordered), chunk)]
 
 
 def make_batch(model: Whisper, tokenizer: TextTokenizer, items: list[tuple[np.ndarray, str]],
@@ -80,10 +108,36 @@ def _upper_logits(model: Whisper, batch: Batch) -> torch.Tensor:
     return logits
 
 
-def batch_loss(model: Whisper, params: dict[str, torch.Tensor] | None, batch: Batch) -> torch.Tensor:
-    """Mean token cross-entropy, with `params` (a subset of named parameters) swapped in."""
+def batch_loss(model: Whisper, params: dict[str, torch.Tensor] | None, batch: Batches) -> torch.Tensor:
+    """Mean token cross-entropy, with `params` (a subset of named parameters) swapped in.
+
+    Over a list of batches: the mean over all their tokens (each batch's mean weighted by
+    its share of the tokens)."""
+    if not isinstance(batch, Batch):
+        total = sum(b.n_tokens for b in batch)
+        return sum(batch_loss(model, params, b) * (b.n_tokens / total) for b in batch)
     logits = _functional_logits(model, params, batch) if params else _upper_logits(model, batch)
     return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE)
+
+
+def _loss_and_grads(model: Whisper, fast: dict[str, torch.Tensor], batch: Batches,
+                    create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """batch_loss and its gradient in `fast`; over a list, one backward pass per batch (so
+    only one batch's activations are alive at a time), summed with the token weights."""
+    batches = [batch] if isinstance(batch, Batch) else list(batch)
+    total = sum(b.n_tokens for b in batches)
+    values = list(fast.values())
+    loss_sum: torch.Tensor | None = None
+    grad_sum: list[torch.Tensor] | None = None
+    for b in batches:
+        loss = batch_loss(model, fast, b) * (b.n_tokens / total if len(batches) > 1 else 1.0)
+        grads = torch.autograd.grad(loss, values, allow_unused=True, create_graph=create_graph)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(values, grads)]
+        loss = loss if create_graph else loss.detach()
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+        grad_sum = grads if grad_sum is None else [a + g for a, g in zip(grad_sum, grads)]
+    assert loss_sum is not None and grad_sum is not None, "no batches"
+    return loss_sum, grad_sum
 
 
 class _Upper(torch.nn.Module):
@@ -106,7 +160,7 @@ def inner_loop(
     model: Whisper,
     params: dict[str, torch.Tensor],
     lrs: dict[str, torch.Tensor],
-    batch: Batch,
+    batch: Batches,
     steps: int,
     max_grad_norm: float = 5.0,
     on_step=None,
@@ -119,14 +173,13 @@ def inner_loop(
     fast weights back-propagates to both, which is first-order Meta-SGD. `second_order`
     keeps the inner gradients in the graph (full MAML: the outer gradient also sees how
     each step's gradient depends on the values before it), at roughly three times the
-    cost of a step; the clipping scale stays a constant.
+    cost of a step; the clipping scale stays a constant. `batch` may be a list of batches
+    (`make_batches`): the same steps, computed a batch at a time.
     """
     fast = dict(params)
     losses = []
     for step in range(steps):
-        loss = batch_loss(model, fast, batch)
-        grads = torch.autograd.grad(loss, list(fast.values()), allow_unused=True, create_graph=second_order)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(fast.values(), grads)]
+        loss, grads = _loss_and_grads(model, fast, batch, second_order)
         norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads))
         scale = min(1.0, max_grad_norm / (float(norm) + 1e-6))
         if not second_order:

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from dictation.audio import load_audio
-from dictation.corpus.augment import Augmenter
+from dictation.corpus.augment import Augmenter, with_speed_copies
 from dictation.corpus.readers import Utterance, read_manifest
 from dictation.corpus.splits import tasks_by_split
 from dictation.decoding import TextTokenizer
 from dictation.meta.evaluate import initial_values
-from dictation.meta.inner import batch_loss, inner_loop, make_batch
+from dictation.meta.inner import CPU_CHUNK, Batch, batch_loss, inner_loop, make_batches
 from dictation.model.bundle import load_bundle, save_bundle
 from dictation.model.loader import backbone_dir
 
@@ -66,6 +66,9 @@ class TrainConfig:
     adapt_stem: bool = False  # widen the adaptation set to the convolutional stem (kept once in a bundle)
     encoder_lora_rank: int = 0  # raise the encoder blocks' LoRA rank (0 = the bundle's)
     second_order: bool = False  # full MAML: back-propagate through the inner gradients
+    # Speed copies added to every support set, as the app adds them to the enrollment
+    # takes (bundle.json `enroll_speed_copies`, which a run with copies sets to these).
+    support_speed_copies: tuple[float, ...] = ()
     # Outer rates ramp up linearly over the run's first steps. A fresh Adam's first updates
     # are ~lr per number whatever the gradient: continuing a trained bundle at the full rate
     # raised its unadapted validation loss for 10-20 steps (model card).
@@ -89,28 +92,29 @@ class TaskSampler:
         self.weights = [SOURCE_WEIGHTS.get(speakers[s][0].source, 1.0) for s in self.speakers]
 
     def draw(self) -> tuple:
-        """A task plan (speaker, files, texts, augmentation seed or None, support size): cheap."""
+        """A task plan (speaker, files, texts, augmentation seed or None, support size,
+        support speed copies): cheap."""
         spk = self.rng.choices(self.speakers, self.weights)[0]
         chosen = self.rng.sample(self.utts[spk], self.cfg.support + self.cfg.query)
         seed = self.rng.randrange(1 << 30)
         augment = self.rng.random() < self.cfg.augment_prob
         return (spk, [str(u.audio_path) for u in chosen], [u.text for u in chosen],
-                seed if augment else None, self.cfg.support)
+                seed if augment else None, self.cfg.support, tuple(self.cfg.support_speed_copies))
 
     def sample(self) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
         return load_task(self.draw())
 
 
 def load_task(plan: tuple) -> tuple[str, list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]]]:
-    """Read and augment a drawn task: (speaker, support items, query items)."""
-    spk, paths, texts, seed, n_support = plan
+    """Read and augment a drawn task: (speaker, support items + their speed copies, query items)."""
+    spk, paths, texts, seed, n_support, copies = plan
     items = []
     for path, text in zip(paths, texts):
         audio = load_audio(path)
         if seed is not None:  # same seed per utterance: one consistent voice/channel per task
             audio = Augmenter(seed).apply(audio)
         items.append((audio, text))
-    return spk, items[:n_support], items[n_support:]
+    return spk, with_speed_copies(items[:n_support], copies), items[n_support:]
 
 
 class TaskStream:
@@ -157,12 +161,18 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def task_batches(model, tokenizer, items, dev: torch.device) -> list[Batch]:
+    """A task's support or query items as batches: one on a GPU; on a CPU small ones of
+    similar length (`make_batches`: same loss and gradient, less time)."""
+    return make_batches(model, tokenizer, items, dev, chunk=len(items) if dev.type == "cuda" else CPU_CHUNK)
+
+
 def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> dict:
     """Mean query loss before and after adaptation on fixed validation tasks."""
     before, after = [], []
     for _, support, query in tasks:
-        s = make_batch(model, tokenizer, support, dev)
-        q = make_batch(model, tokenizer, query, dev)
+        s = task_batches(model, tokenizer, support, dev)
+        q = task_batches(model, tokenizer, query, dev)
         p0 = {n: v.detach().requires_grad_(True) for n, v in params.items()}
         fast, _ = inner_loop(model, p0, {n: v.detach() for n, v in lrs.items()}, s, inner_steps)
         with torch.no_grad():
@@ -267,6 +277,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                      "description": "Whisper tiny.en + meta-learned LoRA/LayerNorm adaptation parameters "
                                     "and per-tensor inner learning rates (first-order Meta-SGD)",
                      "training": {"step": step, "config": asdict(cfg), "corpus": str(corpus), **metrics}})
+        if cfg.support_speed_copies:  # users' adaptation should run the protocol it was trained for
+            info["enroll_speed_copies"] = list(cfg.support_speed_copies)
         save_bundle(model, {n: v.detach().cpu() for n, v in lrs.items()}, out_bundle, info, names)
         # Keep the non-meta-learned initial values: the plain fine-tuning baseline starts there.
         with np.load(out_bundle / "weights.npz") as z:
@@ -283,8 +295,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         q_losses, b_losses = [], []
         for _ in range(cfg.tasks_per_step):
             _, support, query = stream.next()
-            s = make_batch(model, tokenizer, support, dev)
-            q = make_batch(model, tokenizer, query, dev)
+            s = task_batches(model, tokenizer, support, dev)
+            q = task_batches(model, tokenizer, query, dev)
             fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps, second_order=cfg.second_order)
             lq = batch_loss(model, fast, q)
             lb = batch_loss(model, params, q)
