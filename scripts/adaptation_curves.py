@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from dictation.audio import load_audio
+from dictation.corpus.augment import with_speed_copies as speed_copies
 from dictation.corpus.common import default_corpus_dir
 from dictation.corpus.readers import read_manifest
 from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.corpus.augment import with_speed_copies as speed_copies
 from dictation.meta.inner import batch_loss, inner_loop, make_batch
 from dictation.meta.train import speakers_by_split
 from dictation.model.bundle import load_bundle

@@ -111,7 +111,7 @@ def test_cross_check_scores_every_take_with_a_model_adapted_without_it(takes, mo
     log: list[tuple[str, object]] = []
     real_batch, real_transcribe = adaptation.make_batches, adaptation.transcribe
 
-    def spy_batch(model, tok, items, device="cpu", chunk=5):
+    def spy_batch(model, tok, items, device="cpu", chunk=None):
         log.append(("train", [t for _, t in items]))
         log.append(("lengths", [len(a) for a, _ in items]))
         return real_batch(model, tok, items, device, chunk)
@@ -212,6 +212,7 @@ def test_batches_of_similar_length_give_the_loss_and_gradient_of_one_batch(takes
         assert float((a - b).norm()) <= 1e-4 * float(a.norm()) + 1e-12, name
     with pytest.raises(ValueError, match="chunk"):
         make_batches(model, tokenizer, items, chunk=0)
+    assert [len(b) for b in make_batches(model, tokenizer, items * 3)] == [5, 5, 2]  # CPU default
 
 
 def test_speed_copies_are_added_to_the_takes_the_bundle_adapts_on(takes):
@@ -230,7 +231,7 @@ def test_speed_copies_are_added_to_the_takes_the_bundle_adapts_on(takes):
     seen = []
     real = adaptation.make_batches
 
-    def spy(model, tok, items, device="cpu", chunk=5):
+    def spy(model, tok, items, device="cpu", chunk=None):
         seen.append(len(items))
         return real(model, tok, items, device, chunk)
 

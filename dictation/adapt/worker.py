@@ -1,10 +1,11 @@
 """The adaptation worker: runs in a process spawned by ``AdaptationJob``.
 
 Steps: bound CPU use, load the profile's takes (+ corrections), adapt the model on all
-of them (plus their speed copies when the bundle names speeds), export it into a staging dir inside the profile, then check the adaptation by
-2-fold cross-validation (each half of the takes transcribed by a model adapted on the
-other half, against the base model on the same takes) and install the new model unless
-that check shows it broken.
+of them (plus their speed copies when the bundle names speeds), export it into a
+staging dir inside the profile, then check the adaptation by 2-fold cross-validation
+(each half of the takes transcribed by a model adapted on the other half, against the
+base model on the same takes) and install the new model unless that check shows it
+broken.
 
 Why cross-validation and not a held-back pair of takes (the earlier design): on
 meta-validation speakers a before/after WER on 2 takes was noise, and holding them

@@ -19,7 +19,7 @@ import torch
 
 from dictation.corpus.augment import check_speed_factors, with_speed_copies
 from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.meta.inner import CPU_CHUNK, inner_loop, make_batches
+from dictation.meta.inner import inner_loop, make_batches
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
 from dictation.model.loader import backbone_dir
@@ -124,8 +124,7 @@ def _adapt_in_place(
     """`steps` inner steps on `takes` from the model's current values (on `dev`), written
     back into the model; returns the loss before each step."""
     model = bundle.model
-    # Small batches of similar length on a CPU (half the time per step, same gradient); one on a GPU.
-    batch = make_batches(model, tokenizer, takes, dev, chunk=len(takes) if dev.type == "cuda" else CPU_CHUNK)
+    batch = make_batches(model, tokenizer, takes, dev)  # same gradient as one batch, less time on a CPU
     named = dict(model.named_parameters())
     params = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
     lrs = {n: bundle.inner_lrs[n].to(dev) for n in bundle.adapt_names}

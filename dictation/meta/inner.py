@@ -58,9 +58,12 @@ CPU_CHUNK = 5
 
 
 def make_batches(model: Whisper, tokenizer: TextTokenizer, items: list[tuple[np.ndarray, str]],
-                 device: torch.device | str = "cpu", chunk: int = CPU_CHUNK,
+                 device: torch.device | str = "cpu", chunk: int | None = None,
                  front_end: LogMel | None = None) -> list[Batch]:
-    """`items` sorted by length and cut into batches of at most `chunk` utterances."""
+    """`items` sorted by length and cut into batches of at most `chunk` utterances
+    (default: `CPU_CHUNK` on a CPU; all in one batch on a GPU, which small batches leave idle)."""
+    if chunk is None:
+        chunk = max(1, len(items)) if torch.device(device).type == "cuda" else CPU_CHUNK
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     order = sorted(range(len(items)), key=lambda i: len(items[i][0]))

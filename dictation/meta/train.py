@@ -32,7 +32,7 @@ from dictation.corpus.readers import Utterance, read_manifest
 from dictation.corpus.splits import tasks_by_split
 from dictation.decoding import TextTokenizer
 from dictation.meta.evaluate import initial_values
-from dictation.meta.inner import CPU_CHUNK, Batch, batch_loss, inner_loop, make_batches
+from dictation.meta.inner import batch_loss, inner_loop, make_batches
 from dictation.model.bundle import load_bundle, save_bundle
 from dictation.model.loader import backbone_dir
 
@@ -161,18 +161,12 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def task_batches(model, tokenizer, items, dev: torch.device) -> list[Batch]:
-    """A task's support or query items as batches: one on a GPU; on a CPU small ones of
-    similar length (`make_batches`: same loss and gradient, less time)."""
-    return make_batches(model, tokenizer, items, dev, chunk=len(items) if dev.type == "cuda" else CPU_CHUNK)
-
-
 def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> dict:
     """Mean query loss before and after adaptation on fixed validation tasks."""
     before, after = [], []
     for _, support, query in tasks:
-        s = task_batches(model, tokenizer, support, dev)
-        q = task_batches(model, tokenizer, query, dev)
+        s = make_batches(model, tokenizer, support, dev)
+        q = make_batches(model, tokenizer, query, dev)
         p0 = {n: v.detach().requires_grad_(True) for n, v in params.items()}
         fast, _ = inner_loop(model, p0, {n: v.detach() for n, v in lrs.items()}, s, inner_steps)
         with torch.no_grad():
@@ -295,8 +289,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         q_losses, b_losses = [], []
         for _ in range(cfg.tasks_per_step):
             _, support, query = stream.next()
-            s = task_batches(model, tokenizer, support, dev)
-            q = task_batches(model, tokenizer, query, dev)
+            s = make_batches(model, tokenizer, support, dev)
+            q = make_batches(model, tokenizer, query, dev)
             fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps, second_order=cfg.second_order)
             lq = batch_loss(model, fast, q)
             lb = batch_loss(model, params, q)
