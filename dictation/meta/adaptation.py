@@ -45,8 +45,11 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def speed_copies_of(bundle: Bundle) -> tuple[float, ...]:
-    """The bundle's enrollment speed factors (none for bundles that do not name any)."""
+def speed_copies_of(bundle: Bundle, override: Sequence[float] | None = None) -> tuple[float, ...]:
+    """The enrollment speed factors: `override` when given (checked), else the bundle's
+    (none for bundles that do not name any)."""
+    if override is not None:
+        return check_speed_factors(override)
     try:
         return check_speed_factors(bundle.info.get("enroll_speed_copies", ()))
     except (TypeError, ValueError) as exc:
@@ -102,7 +105,7 @@ def adapt(
     dev = resolve_device(device)
     t0 = time.perf_counter()
     bundle = bundle or load_bundle()
-    factors = speed_copies_of(bundle) if speed_copies is None else check_speed_factors(speed_copies)
+    factors = speed_copies_of(bundle, speed_copies)
     model = bundle.model.to(dev).eval()
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
     tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
@@ -189,7 +192,7 @@ def cross_check(
     tokenizer = TextTokenizer(bdir / "tokenizer.json")
     rules = DecodingRules.from_config(bdir / "config.json")
     steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
-    factors = speed_copies_of(bundle) if speed_copies is None else check_speed_factors(speed_copies)
+    factors = speed_copies_of(bundle, speed_copies)
     named = dict(model.named_parameters())
     init = {n: named[n].detach().clone() for n in bundle.adapt_names}
     dev = resolve_device(device)

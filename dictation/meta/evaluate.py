@@ -81,12 +81,12 @@ def evaluate_speaker(
     """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`.
 
     `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app)."""
-    from dictation.corpus.augment import check_speed_factors, with_speed_copies
+    from dictation.corpus.augment import with_speed_copies
     from dictation.meta.adaptation import speed_copies_of
 
     torch.manual_seed(0)
     bundle = bundle or load_bundle()
-    factors = speed_copies_of(bundle) if speed_copies is None else check_speed_factors(speed_copies)
+    factors = speed_copies_of(bundle, speed_copies)
     bdir = backbone_dir()
     tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
     model = bundle.model.eval()
