@@ -3,8 +3,8 @@ for choosing the app's adaptation protocol: how many inner steps, whether speed-
 copies of the enrollment takes help, and which check decides whether to install.
 
 `python scripts/adaptation_curves.py [--split validation] [--speakers a,b] [--shard I/N]
-        [--steps 3,5,8,12] [--n-test 20] [--protocols plain,speed,lr0.5,enc,dec] [--no-cv]
-        --out FILE.jsonl`
+        [--steps 3,5,8,12] [--n-enroll 10 | 10,20,30] [--n-test 20]
+        [--protocols plain,speed,lr0.5,enc,dec] [--no-cv] --out FILE.jsonl`
 `python scripts/adaptation_curves.py --summary FILE.jsonl [FILE.jsonl ...]`: mean WER per
 protocol and step count, speakers worse than base by > 2 % relative, and what each
 install rule (on the cross-validated check) would have given.
@@ -15,6 +15,9 @@ One JSON line per speaker:
 - cv_loss[protocol][k]: 2-fold cross-validated token loss (adapt on 5 takes, score the
   other 5, both ways) after k steps, k = 0 being the unadapted model;
 - cv_wer[protocol][k]: WER of the same fold models on the takes they did not see.
+With several enrollment sizes (`--n-enroll 10,20,30`, what a user gets after one, two or
+three sessions of prompts) the test phrases are the same for every size (the ones after
+the largest enrollment) and the protocol keys read "speed@20".
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dictation.corpus.augment import with_speed_copies as speed_copies
 from dictation.corpus.common import default_corpus_dir
 from dictation.corpus.readers import read_manifest
 from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.meta.inner import batch_loss, inner_loop, make_batch
+from dictation.meta.inner import batch_loss, inner_loop, make_batches
 from dictation.meta.train import speakers_by_split
 from dictation.model.bundle import load_bundle
 from dictation.model.inference import transcribe
@@ -63,6 +66,11 @@ def summarize(paths: list[Path]) -> None:
             b = float(np.mean([r["base_wer"] for r in have]))
             print(f"{proto:8s} k={k:>2s} n={len(have)}: base {b:.2%} -> {np.mean(w):.2%}, "
                   f"worse than base {worse(w) if len(have) == len(rows) else '-'}")
+            for src in sorted({r["source"] for r in have}):
+                sb = [r["base_wer"] for r in have if r["source"] == src]
+                sa = [r["wer"][proto][k] for r in have if r["source"] == src]
+                print(f"    {src:8s} n={len(sb):2d}: {np.mean(sb):.2%} -> {np.mean(sa):.2%} "
+                      f"({1 - np.mean(sa) / max(np.mean(sb), 1e-9):.0%} relative)")
     from dictation.adapt.worker import decide_install
 
     for proto in [p for p in protos if all(p in r.get("cv_wer", {}) for r in rows)]:
@@ -95,7 +103,8 @@ def main() -> int:
     p.add_argument("--split", default="validation")
     p.add_argument("--speakers", default="")
     p.add_argument("--shard", default="0/1")
-    p.add_argument("--n-enroll", type=int, default=10)
+    p.add_argument("--n-enroll", default="10",
+                   help="enrollment size, or comma-separated sizes measured on the same test phrases")
     p.add_argument("--n-test", type=int, default=20)
     p.add_argument("--steps", default="3,5,8,12")
     p.add_argument("--protocols", default="plain,speed")
@@ -116,6 +125,8 @@ def main() -> int:
     base_lrs = {n: bundle.inner_lrs[n] for n in names}
     lrs = base_lrs
     record = sorted(int(s) for s in args.steps.split(","))
+    sizes = sorted(int(s) for s in args.n_enroll.split(","))
+    device = torch.device("cpu")
 
     def set_params(values):
         with torch.no_grad():
@@ -156,8 +167,8 @@ def main() -> int:
         folds = [(enroll[:half], enroll[half:]), (enroll[half:], enroll[:half])]
         total, refs, hyps = {}, [], {}
         for train, held in folds:
-            hb = make_batch(model, tok, held)
-            tb = make_batch(model, tok, with_speed_copies(train) if augment else train)
+            hb = make_batches(model, tok, held, device)
+            tb = make_batches(model, tok, with_speed_copies(train) if augment else train, device)
             refs += [t for _, t in held]
 
             def score(k, params, hb=hb, held=held):
@@ -171,7 +182,7 @@ def main() -> int:
         return total, {k: wer(refs, h) for k, h in hyps.items()}
 
     speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()),
-                                 args.n_enroll + args.n_test)[args.split]
+                                 sizes[-1] + args.n_test)[args.split]
     wanted = [s for s in args.speakers.split(",") if s] or sorted(speakers)
     i, n = (int(x) for x in args.shard.split("/"))
     wanted = wanted[i::n]
@@ -182,23 +193,26 @@ def main() -> int:
     for spk in wanted:
         if spk in done:
             continue
-        us = sorted(speakers[spk], key=lambda u: str(u.audio_path))[: args.n_enroll + args.n_test]
+        us = sorted(speakers[spk], key=lambda u: str(u.audio_path))[: sizes[-1] + args.n_test]
         items = [(load_audio(u.audio_path), u.text) for u in us]
-        enroll, test = items[: args.n_enroll], items[args.n_enroll :]
+        test = items[sizes[-1]:]
         row = {"speaker": spk, "source": us[0].source, "base_wer": test_wer(test, init), "wer": {}, "cv_loss": {}}
         row["cv_wer"] = {}
-        for proto in args.protocols.split(","):
-            augment = "speed" in proto.split("+")
-            lrs = protocol_lrs(proto)
-            batch = make_batch(model, tok, with_speed_copies(enroll) if augment else enroll)
-            wers = {}
-            curve(batch, lambda k, params: k and wers.__setitem__(k, test_wer(test, params)))
-            row["wer"][proto] = wers
-            if args.no_cv:
-                continue
-            losses, cv_wer = cv_losses(enroll, augment)
-            row["cv_loss"][proto] = {k: round(v, 4) for k, v in losses.items()}
-            row["cv_wer"][proto] = cv_wer
+        for size in sizes:
+            enroll = items[:size]
+            for proto in args.protocols.split(","):
+                key = proto if len(sizes) == 1 else f"{proto}@{size}"
+                augment = "speed" in proto.split("+")
+                lrs = protocol_lrs(proto)
+                batch = make_batches(model, tok, with_speed_copies(enroll) if augment else enroll, device)
+                wers = {}
+                curve(batch, lambda k, params: k and wers.__setitem__(k, test_wer(test, params)))
+                row["wer"][key] = wers
+                if args.no_cv:
+                    continue
+                losses, cv_wer = cv_losses(enroll, augment)
+                row["cv_loss"][key] = {k: round(v, 4) for k, v in losses.items()}
+                row["cv_wer"][key] = cv_wer
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)

@@ -109,6 +109,48 @@ def test_training_can_raise_the_encoder_rank_with_second_order_maml(dictation_cl
         assert all(z["init/" + n].shape == tuple(named[n].shape) for n in bundle.adapt_names)
 
 
+def _torchrun_train(corpus, run_dir, out, steps, *extra):
+    """`dictation train` in two gloo processes on this CPU, as torchrun starts it on GPUs."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "dictation", "train", "--corpus", str(corpus), "--run-dir", str(run_dir), "--out", str(out),
+         "--device", "cpu", "--steps", str(steps), "--tasks-per-step", "1", "--inner-steps", "1",
+         "--threads", "1", *extra],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.mark.slow
+def test_two_rank_training_draws_distinct_tasks_and_resumes(tiny_corpus, tmp_path):
+    run_dir, out = tmp_path / "run", tmp_path / "bundle"
+    first = _torchrun_train(tiny_corpus, run_dir, out, 1)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    second = _torchrun_train(tiny_corpus, run_dir, out, 2)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    assert "resumed from step 1" in second.stdout
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]  # rank 0 alone writes the log
+    # Each step names both ranks' tasks; the ranks drew different ones, after the resume too
+    # (rank 1 restoring rank 0's generator from the checkpoint repeated rank 0's tasks).
+    assert all(len(r["tasks"]) == 2 for r in log)
+    assert all(r["tasks"][0] != r["tasks"][1] for r in log), [r["tasks"] for r in log]
+    assert log[0]["tasks"] != log[1]["tasks"]
+    assert (out / "weights.npz").is_file()
+
+
+def test_rank_generators_differ_by_rank_and_by_resume():
+    from dictation.meta.train import rank_rng
+
+    def draws(rng):
+        return [rng.random() for _ in range(3)]
+
+    assert draws(rank_rng(0, 1, 40)) == draws(rank_rng(0, 1, 40))
+    assert draws(rank_rng(0, 1, 40)) != draws(rank_rng(0, 2, 40))
+    assert draws(rank_rng(0, 1, 40)) != draws(rank_rng(0, 1, 60))
+
+
 def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
     """`--support-speed-copies`: each support phrase, then its copies (query untouched)."""
     import random

@@ -10,13 +10,15 @@ Outer loss per task: query loss after `inner_steps` Meta-SGD steps on the suppor
 query loss of the unadapted initial values (keeps the model good before any enrollment,
 on short unpadded input). Resumable: a checkpoint (atomic) every `--checkpoint-every`
 steps; rerunning the same command continues. Multi-GPU: run under torchrun; each rank
-takes its own tasks and gradients are averaged.
+takes its own tasks (also after a resume), gradients are averaged, and the ranks stop
+together; the log names every rank's tasks.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zlib
 import os
 import random
 import time
@@ -151,14 +153,45 @@ def outer_rate_scale(step: int, warmup_steps: int) -> float:
     return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device: str) -> tuple[int, int]:
+    """(rank, world size); under torchrun, joins the process group (NCCL for CUDA, else gloo)."""
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group("nccl" if device == "cuda" else "gloo")
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def rank_rng(seed: int, rank: int, resumed_step: int) -> random.Random:
+    """Task-drawing generator of a rank: distinct per rank, and per resume.
+
+    The checkpoint keeps rank 0's generator; every other rank restoring that same state
+    would draw rank 0's tasks, and averaging identical gradients makes extra GPUs useless.
+    """
+    return random.Random(f"{seed}:{rank}:{resumed_step}")
+
+
+def task_label(task: tuple) -> str:
+    """Short name of a loaded task for the log: speaker and a checksum of its phrases."""
+    spk, support, query = task
+    return f"{spk}:{zlib.crc32(chr(10).join(t for _, t in support + query).encode()):08x}"
+
+
+def stop_now(local: bool, world: int, dev: torch.device) -> bool:
+    """Whether to stop: any rank's time limit stops all of them at the same step.
+
+    Rank 0 also validates and exports, so its clock runs ahead; had it stopped alone the
+    other ranks would wait forever in the next step's all-reduce.
+    """
+    if world <= 1:
+        return bool(local)
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if local else 0.0], device=dev)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> dict:
@@ -184,11 +217,12 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     bundle is only written when it beats the starting point on the same tasks: for a
     resume on another corpus copy or machine, or a fresh run that continues a bundle.
     """
-    rank, world = _distributed()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    rank, world = _distributed(device)
     dev = torch.device(f"cuda:{rank % max(1, torch.cuda.device_count())}" if device == "cuda" else "cpu")
     if dev.type == "cuda":
+        torch.cuda.set_device(dev)  # NCCL and all_gather_object use the current device
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +256,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         start, best = ckpt["step"], ckpt["best"]
         init_values = {n: v.cpu() for n, v in ckpt.get("init_values", init_values).items()}
         rng.setstate(ckpt["rng"])
+        if rank > 0:
+            rng = rank_rng(cfg.seed, rank, start)
         print(f"resumed from step {start}", flush=True)
 
     utts = read_manifest(corpus)
@@ -286,9 +322,11 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     for step in range(start + 1, cfg.steps + 1):
         t0 = time.time()
         opt.zero_grad()
-        q_losses, b_losses = [], []
+        q_losses, b_losses, labels = [], [], []
         for _ in range(cfg.tasks_per_step):
-            _, support, query = stream.next()
+            task = stream.next()
+            _, support, query = task
+            labels.append(task_label(task))
             s = make_batches(model, tokenizer, support, dev)
             q = make_batches(model, tokenizer, query, dev)
             fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps, second_order=cfg.second_order)
@@ -304,6 +342,9 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                 if p.grad is not None:
                     dist.all_reduce(p.grad)
                     p.grad /= world
+            by_rank: list = [None] * world
+            dist.all_gather_object(by_rank, labels)
+            labels = [lab for rank_labels in by_rank for lab in rank_labels]
         torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
         for group, rate in zip(opt.param_groups, (cfg.outer_lr, cfg.lr_lr)):
             group["lr"] = rate * outer_rate_scale(step, cfg.warmup_steps)
@@ -313,7 +354,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                 v.clamp_(min=0.0)
         rec = {"step": step, "query_loss_adapted": float(np.mean(q_losses)),
                "query_loss_base": float(np.mean(b_losses)), "seconds": round(time.time() - t0, 2),
-               "lr_mean": float(np.mean([float(v.detach()) for v in lrs.values()]))}
+               "lr_mean": float(np.mean([float(v.detach()) for v in lrs.values()])), "tasks": labels}
         if rank == 0 and val_tasks and step % cfg.eval_every == 0:
             rec.update(evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps))
             score = val_score(rec)
@@ -326,7 +367,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
             history.append(rec)
             if step % cfg.checkpoint_every == 0:
                 save_checkpoint(step)
-        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+        if stop_now(cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes, world, dev):
             print(f"time limit reached at step {step}", flush=True)
             break
     stream.close()
@@ -334,4 +375,9 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         save_checkpoint(step)
         if not val_tasks:
             export_bundle(step, {})
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the others wait while rank 0 writes the checkpoint
+        dist.destroy_process_group()
     return {"step": step, "best": best}
