@@ -109,6 +109,37 @@ def test_training_can_raise_the_encoder_rank_with_second_order_maml(dictation_cl
         assert all(z["init/" + n].shape == tuple(named[n].shape) for n in bundle.adapt_names)
 
 
+@pytest.mark.slow
+def test_training_from_stock_starts_at_zero_updates_and_writes_into_the_run_dir(dictation_cli, tiny_corpus,
+                                                                               tmp_path):
+    from dictation.model.bundle import load_bundle
+
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        dictation_cli + ["train", "--corpus", str(tiny_corpus), "--run-dir", str(run_dir), "--steps", "1",
+                         "--tasks-per-step", "1", "--inner-steps", "1", "--threads", "1", "--from", "stock"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = run_dir / "bundle"  # the default: never the shipped model's folder
+    trained, shipped = load_bundle(out), load_bundle()
+    assert trained.info["training"]["started_from"] == "stock"
+    # One Adam step (outer rate 1e-3) from zero LoRA updates: every B is still tiny, where
+    # the shipped, meta-trained B factors are far from zero.
+    named = {n: v.detach() for n, v in trained.model.named_parameters()}
+    shipped_named = {n: v.detach() for n, v in shipped.model.named_parameters()}
+    lora_b = [n for n in trained.adapt_names if n.endswith("lora_b")]
+    assert lora_b and max(float(named[n].abs().max()) for n in lora_b) < 2e-3
+    assert max(float(shipped_named[n].abs().max()) for n in lora_b) > 1e-2
+    rates = [float(v) for v in trained.inner_lrs.values()]  # default rate 0.5, one small step from it
+    assert all(abs(r - 0.5) < 0.01 for r in rates)
+
+
+def test_training_from_a_folder_without_a_bundle_is_refused(dictation_cli, tmp_path):
+    result = subprocess.run(dictation_cli + ["train", "--corpus", str(tmp_path), "--run-dir", str(tmp_path / "run"),
+                                             "--from", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "no bundle.json" in result.stderr
+
+
 def _torchrun_train(corpus, run_dir, out, steps, *extra):
     """`dictation train` in two gloo processes on this CPU, as torchrun starts it on GPUs."""
     import sys

@@ -12,7 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="meta-train the bundled model's adaptation parameters (MAML)")
     p.add_argument("--corpus", type=Path, default=None, help="corpus dir (default: the cache's corpus)")
     p.add_argument("--run-dir", type=Path, default=Path("runs/meta"), help="checkpoints and logs (resumable)")
-    p.add_argument("--out", type=Path, default=None, help="bundle dir to write (default: models/dictation-tiny-en)")
+    p.add_argument("--out", type=Path, default=None, help="bundle dir to write (default: RUN_DIR/bundle)")
+    p.add_argument("--from", dest="start_from", default="bundled", metavar="bundled|stock|DIR",
+                   help="what a fresh run starts from: the bundled model (default), stock Whisper "
+                   "tiny.en with zero updates (a rebuild from scratch), or a bundle directory")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--minutes", type=float, default=0.0, help="stop after this much wall-clock time")
@@ -85,7 +88,6 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from dictation.meta.train import TrainConfig, train
-    from dictation.runtime import bundled_model_dir
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
@@ -96,8 +98,8 @@ def _train(args: argparse.Namespace) -> int:
                       encoder_lora_rank=args.encoder_lora_rank, second_order=args.second_order,
                       support_speed_copies=args.support_speed_copies,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
-    result = train(args.corpus or _default_corpus(), args.run_dir, args.out or bundled_model_dir(), cfg,
-                   args.device, args.version, rebaseline=args.rebaseline)
+    result = train(args.corpus or _default_corpus(), args.run_dir, args.out or args.run_dir / "bundle", cfg,
+                   args.device, args.version, rebaseline=args.rebaseline, start_from=args.start_from)
     print(json.dumps(result))
     return 0
 

@@ -35,7 +35,7 @@ from dictation.corpus.splits import tasks_by_split
 from dictation.decoding import TextTokenizer
 from dictation.meta.evaluate import initial_values
 from dictation.meta.inner import batch_loss, inner_loop, make_batches
-from dictation.model.bundle import load_bundle, save_bundle
+from dictation.model.bundle import load_bundle, save_bundle, write_stock_bundle
 from dictation.model.loader import backbone_dir
 
 MIN_SECONDS, MAX_SECONDS = 0.6, 12.0
@@ -209,13 +209,16 @@ def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> di
 
 
 def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, device: str = "auto",
-          version: str = "0.2.0", rebaseline: bool = False) -> dict:
+          version: str = "0.2.0", rebaseline: bool = False, start_from: str = "bundled") -> dict:
     """Meta-train (resuming from `run_dir`'s checkpoint); write `out_bundle` at each new best.
 
     `rebaseline`: score the starting parameters (resumed, or the bundle a fresh run starts
     from) on this run's validation tasks and take that as the best so far, so that a
     bundle is only written when it beats the starting point on the same tasks: for a
     resume on another corpus copy or machine, or a fresh run that continues a bundle.
+    `start_from`: what a fresh run starts from: "bundled" (the shipped model), "stock"
+    (Whisper tiny.en with zero updates and default inner rates: a rebuild from scratch) or
+    a bundle directory. A resumed run takes its values from the checkpoint.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -229,7 +232,15 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     rng = random.Random(cfg.seed * 1000 + rank)
     torch.manual_seed(cfg.seed)
 
-    bundle = load_bundle(lora_layers=cfg.lora_layers or None, new_inner_lr=cfg.new_inner_lr,
+    if start_from == "bundled":
+        start_dir = None
+    elif start_from == "stock":
+        start_dir = write_stock_bundle(run_dir / "stock-bundle")
+    else:
+        start_dir = Path(start_from)
+        if not (start_dir / "bundle.json").is_file():
+            raise SystemExit(f"--from {start_from}: no bundle.json there")
+    bundle = load_bundle(start_dir, lora_layers=cfg.lora_layers or None, new_inner_lr=cfg.new_inner_lr,
                          adapt_stem=cfg.adapt_stem or None, encoder_lora_rank=cfg.encoder_lora_rank or None)
     names = bundle.adapt_names
     # Non-meta-learned values (stock LayerNorms, zero LoRA-B): the fine-tuning baseline's start.
@@ -246,6 +257,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
 
     ckpt_path = run_dir / "checkpoint.pt"
     start, best, history = 0, math.inf, []
+    started_from = bundle.info.get("version", "?")
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
         with torch.no_grad():
@@ -254,6 +266,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                 lrs[n].copy_(ckpt["lrs"][n])
         opt.load_state_dict(ckpt["opt"])
         start, best = ckpt["step"], ckpt["best"]
+        started_from = ckpt.get("started_from", started_from)
         init_values = {n: v.cpu() for n, v in ckpt.get("init_values", init_values).items()}
         rng.setstate(ckpt["rng"])
         if rank > 0:
@@ -294,7 +307,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         torch.save({"params": {n: p.detach().cpu() for n, p in params.items()},
                     "lrs": {n: p.detach().cpu() for n, p in lrs.items()}, "opt": opt.state_dict(),
                     "step": step, "best": best, "rng": rng.getstate(), "config": asdict(cfg),
-                    "init_values": init_values}, tmp)
+                    "init_values": init_values, "started_from": started_from}, tmp)
         os.replace(tmp, ckpt_path)
 
     def export_bundle(step: int, metrics: dict) -> None:
@@ -306,7 +319,8 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         info.update({"version": version, "trained": True, "inner_steps": cfg.inner_steps,
                      "description": "Whisper tiny.en + meta-learned LoRA/LayerNorm adaptation parameters "
                                     "and per-tensor inner learning rates (first-order Meta-SGD)",
-                     "training": {"step": step, "config": asdict(cfg), "corpus": str(corpus), **metrics}})
+                     "training": {"step": step, "config": asdict(cfg), "corpus": str(corpus),
+                                  "started_from": started_from, **metrics}})
         if cfg.support_speed_copies:  # users' adaptation should run the protocol it was trained for
             info["enroll_speed_copies"] = list(cfg.support_speed_copies)
         save_bundle(model, {n: v.detach().cpu() for n, v in lrs.items()}, out_bundle, info, names)

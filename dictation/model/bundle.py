@@ -142,3 +142,23 @@ def save_bundle(model: Whisper, inner_lrs: dict[str, torch.Tensor], out_dir: Pat
     tmp = out_dir / "bundle.json.tmp"
     tmp.write_text(json.dumps(info, indent=2) + "\n")
     os.replace(tmp, out_dir / "bundle.json")
+
+
+def write_stock_bundle(out_dir: Path, like: Path | None = None) -> Path:
+    """A bundle of the stock backbone: `like`'s architecture (default: the bundled model's),
+    no weights, so LoRA updates start at zero, LayerNorms at Whisper's values and every
+    inner rate at the default. Meta-training from it rebuilds a model from scratch."""
+    if like is None:
+        from dictation.runtime import bundled_model_dir
+
+        like = bundled_model_dir()
+    info = json.loads((Path(like) / "bundle.json").read_text())
+    stock = {k: info[k] for k in ("name", "whisper_config", "backbone", "inner_steps", "default_inner_lr")
+             if k in info}
+    stock.update({"version": "stock", "trained": False,
+                  "description": "Whisper tiny.en with zero LoRA updates (not meta-trained)"})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "bundle.json.tmp"
+    tmp.write_text(json.dumps(stock, indent=2) + "\n")
+    os.replace(tmp, out_dir / "bundle.json")
+    return out_dir
