@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 import os
 import random
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
