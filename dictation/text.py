@@ -108,16 +108,21 @@ def edit_distance(ref: list, hyp: list) -> int:
     return prev[-1]
 
 
-def wer(refs: list[str], hyps: list[str]) -> float:
-    """Corpus word error rate (errors / reference words) on normalised text."""
+def word_errors(refs: list[str], hyps: list[str]) -> list[tuple[int, int]]:
+    """Per utterance: (word errors, reference words) on normalised text."""
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    errors = words = 0
+    out = []
     for r, h in zip(refs, hyps):
         rw, hw = normalize_for_wer(r).split(), normalize_for_wer(h).split()
-        errors += edit_distance(rw, hw)
-        words += len(rw)
-    return errors / max(words, 1)
+        out.append((edit_distance(rw, hw), len(rw)))
+    return out
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Corpus word error rate (errors / reference words) on normalised text."""
+    counts = word_errors(refs, hyps)
+    return sum(e for e, _ in counts) / max(sum(w for _, w in counts), 1)
 
 
 def cer(refs: list[str], hyps: list[str]) -> float:

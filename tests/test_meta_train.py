@@ -292,6 +292,10 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert (res["n_enroll"], res["n_test"]) == (4, 2)
     assert 0.0 <= res["base_wer"] <= 1.0 and res["adapt_seconds"] > 0
     assert len(res["adapt_losses"]) == 2 and res["adapt_losses"][1] < res["adapt_losses"][0]
+    u = res["utterances"]  # per test phrase, summing to the speaker's WERs
+    assert len(u["words"]) == len(u["base_errors"]) == len(u["adapted_errors"]) == 2
+    assert sum(u["base_errors"]) / sum(u["words"]) == pytest.approx(res["base_wer"])
+    assert sum(u["adapted_errors"]) / sum(u["words"]) == pytest.approx(res["adapted_wer"])
     # As the app: the bundle's speed copies of the enrollment phrases.
     from dictation.runtime import bundled_model_dir
 
@@ -321,6 +325,36 @@ def test_relative_gain_has_a_bootstrap_interval_over_speakers():
     assert gain == pytest.approx(1 - 0.1833333 / 0.2, abs=1e-6)
     assert lo < 0 < gain < hi  # one speaker much worse: the interval takes in no gain
     assert relative_gain_ci(mixed) == (gain, [lo, hi])  # reproducible
+
+
+def test_worse_probability_tells_a_one_word_change_from_a_consistent_one():
+    from dictation.meta.cli import _summary, _table, worse_probability
+
+    words = [10] * 15
+
+    def row(name, base, adapted):
+        return {"speaker": name, "source": "espeak", "base_wer": sum(base) / 150, "adapted_wer": sum(adapted) / 150,
+                "adapt_seconds": 1.0, "utterances": {"words": words, "base_errors": base, "adapted_errors": adapted}}
+
+    consistent = row("consistent", [1] * 15, [2] * 15)  # one more error in every phrase
+    one_word = row("one-word", [1] * 15, [2] + [1] * 14)  # 15 -> 16 errors: > 2 % worse, barely
+    better = row("better", [2] * 15, [1] * 15)
+    assert worse_probability(consistent) == 1.0
+    assert worse_probability(better) == 0.0
+    assert 0.2 < worse_probability(one_word) < 0.95
+    summary = _summary([consistent, one_word, better])
+    assert summary["worse_than_base"] == ["consistent", "one-word"]
+    assert summary["worse_than_base_95"] == ["consistent"]
+    assert "worse in >= 95 % of resamples of their test phrases: 1" in _table([consistent, one_word, better],
+                                                                                summary)
+
+
+def test_word_errors_count_per_phrase_on_normalised_text():
+    from dictation.text import wer, word_errors
+
+    refs, hyps = ["Turn left at the bakery.", "It is 7 pm"], ["turn right at the bakery", "it is seven pm"]
+    assert word_errors(refs, hyps) == [(1, 5), (0, 4)]
+    assert wer(refs, hyps) == pytest.approx(1 / 9)
 
 
 def test_outer_rate_warms_up_linearly_then_stays_at_the_full_rate():

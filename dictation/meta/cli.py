@@ -208,6 +208,12 @@ def _summary(rows: list[dict]) -> dict:
         if gain_maml > 0:
             s["maml_advantage_share"] = (s["mean_finetune_wer"] - s["mean_adapted_wer"]) / gain_maml
     s["worse_than_base"] = [r["speaker"] for r in rows if r["adapted_wer"] > r["base_wer"] * 1.02 + 1e-9]
+    probs = {r["speaker"]: worse_probability(r) for r in rows if "utterances" in r}
+    if probs:
+        # With 15 test phrases one word is more than 2 % relative for most speakers: how
+        # often would a resample of the phrases show the speaker worse?
+        s["worse_probability"] = {k: round(v, 3) for k, v in probs.items() if k in s["worse_than_base"]}
+        s["worse_than_base_95"] = [k for k, v in probs.items() if v >= 0.95]
     s["relative_gain"], s["relative_gain_ci95"] = relative_gain_ci(rows)
     if any("gated_wer" in r for r in rows):
         s["gated_worse_than_base"] = [r["speaker"] for r in rows
@@ -230,6 +236,18 @@ def relative_gain_ci(rows: list[dict], key: str = "adapted_wer", resamples: int 
     return point, [float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))]
 
 
+def worse_probability(row: dict, margin: float = 1.02, resamples: int = 2000) -> float:
+    """Share of paired resamples of a speaker's test phrases (with replacement; fixed seed)
+    in which the adapted WER exceeds `margin` x the base WER."""
+    import numpy as np
+
+    u = row["utterances"]
+    words, base, adapted = (np.array(u[k], dtype=float) for k in ("words", "base_errors", "adapted_errors"))
+    idx = np.random.default_rng(0).integers(0, len(words), size=(resamples, len(words)))
+    # Same phrases, so the same word count on both sides: compare error counts.
+    return float(np.mean(adapted[idx].sum(axis=1) > margin * base[idx].sum(axis=1) + 1e-9))
+
+
 def _table(rows: list[dict], summary: dict) -> str:
     head = ("| speaker | source | base WER | fine-tune WER | MAML WER | MAML, cross-checked (app) | "
             "Whisper tiny.en WER | adapt s |\n|---|---|---|---|---|---|---|---|\n")
@@ -244,7 +262,13 @@ def _table(rows: list[dict], summary: dict) -> str:
             f"{fmt(summary.get('mean_adapted_wer'))} | {fmt(summary.get('mean_gated_wer'))} | "
             f"{fmt(summary.get('mean_whisper_tiny_wer'))} | "
             f"{summary.get('mean_adapt_seconds', 0):.1f} |\n")
-    return head + body + mean + "\n" + _group_table(rows)
+    worse = ""
+    if "worse_probability" in summary:
+        worse = (f"\nSpeakers worse than base after MAML by > 2 % relative: {len(summary['worse_than_base'])}; "
+                 f"worse in >= 95 % of resamples of their test phrases: {len(summary['worse_than_base_95'])}"
+                 + "".join(f"\n- {k}: {v:.0%} of resamples" for k, v in summary["worse_probability"].items())
+                 + "\n")
+    return head + body + mean + "\n" + _group_table(rows) + worse
 
 
 def _group_table(rows: list[dict]) -> str:

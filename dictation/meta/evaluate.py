@@ -24,7 +24,7 @@ from dictation.meta.inner import batch_loss, inner_loop, make_batches
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
 from dictation.model.loader import backbone_dir
-from dictation.text import cer, wer
+from dictation.text import cer, wer, word_errors
 
 FINETUNE_LR = 1e-2  # Adam; best of 3e-3, 1e-2, 3e-2 on meta-validation speakers (scripts/tune_adaptation.py)
 
@@ -139,6 +139,10 @@ def evaluate_speaker(
         out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
         out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
     _set_params(bundle, meta_init)
+    # Per test phrase, so that a per-speaker change can be told from noise (resampling).
+    base_counts, adapted_counts = word_errors(refs, base_hyps), word_errors(refs, hyps)
+    out["utterances"] = {"words": [w for _, w in base_counts], "base_errors": [e for e, _ in base_counts],
+                         "adapted_errors": [e for e, _ in adapted_counts]}
     out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
     return out
 
