@@ -301,6 +301,12 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
 
     bundle_info = json.loads((bundled_model_dir() / "bundle.json").read_text())
     assert res["speed_copies"] == bundle_info.get("enroll_speed_copies", [])
+    quick = subprocess.run(dictation_cli + ["evaluate", "--enroll", str(enroll), "--test", str(test), "--steps", "1",
+                                            "--json", "--threads", "1", "--no-finetune", "--no-check"],
+                           capture_output=True, text=True, timeout=600)
+    assert quick.returncode == 0, quick.stderr[-2000:]
+    quick_res = json.loads(quick.stdout.strip().splitlines()[-1])
+    assert "adapted_wer" in quick_res and "finetune_wer" not in quick_res and "gated_wer" not in quick_res
 
 
 def test_evaluate_speed_copies_flag(dictation_cli):

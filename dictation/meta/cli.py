@@ -66,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--steps", type=int, default=None)
     e.add_argument("--bundle", type=Path, default=None)
     e.add_argument("--no-finetune", action="store_true")
+    e.add_argument("--no-check", action="store_true", help="skip the app's cross-validated check (gated_wer)")
     e.add_argument("--speed-copies", type=parse_speed_copies, default=None, metavar="F,F|none",
                    help="speeds of the enrollment copies the adaptation adds (default: the bundle's, "
                    "as the app; 'none' adapts on the phrases alone)")
@@ -117,7 +118,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             print("evaluate needs --enroll DIR and --test DIR, or --heldout", file=sys.stderr)
             return 2
         enroll, test = load_pairs(args.enroll), load_pairs(args.test)
-        res = evaluate_speaker(enroll, test, args.steps, bundle, with_finetune=not args.no_finetune,
+        res = evaluate_speaker(enroll, test, args.steps, bundle, with_finetune=not args.no_finetune, with_gate=not args.no_check,
                                **_ft_lr(args))
         if args.reference:
             res["whisper_tiny_wer"] = faster_whisper_wer(test)
@@ -140,7 +141,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))
         items = [(load_audio(u.audio_path), u.text) for u in us[: args.n_enroll + args.n_test]]
         res = evaluate_speaker(items[: args.n_enroll], items[args.n_enroll :], args.steps, bundle,
-                               with_finetune=not args.no_finetune, **_ft_lr(args))
+                               with_finetune=not args.no_finetune, with_gate=not args.no_check, **_ft_lr(args))
         res.update({"speaker": spk, "source": us[0].source})
         if args.reference:
             res["whisper_tiny_wer"] = faster_whisper_wer(items[args.n_enroll :])
