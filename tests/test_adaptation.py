@@ -249,3 +249,21 @@ def test_speed_copies_are_added_to_the_takes_the_bundle_adapts_on(takes):
         adaptation.speed_copies_of(bundle)
     with pytest.raises(ValueError, match="speed factors"):
         adapt(takes, steps=1, device="cpu", bundle=load_bundle(), speed_copies=(3.0,))
+
+
+def test_more_takes_get_the_bundles_raised_step_count(takes):
+    """`inner_steps_by_takes` raises the steps from a number of takes on; adapt() follows it."""
+    from dictation.meta.adaptation import steps_of
+
+    bundle = load_bundle()
+    bundle.info.update({"inner_steps": 1, "inner_steps_by_takes": [[3, 2], [20, 10]]})
+    assert [steps_of(bundle, n) for n in (1, 2, 3, 19, 20, 36)] == [1, 1, 2, 2, 10, 10]
+    assert steps_of(bundle, 36, override=4) == 4
+    adapted = adapt(takes, device="cpu", bundle=bundle, speed_copies=())  # 3 takes: 2 steps
+    fewer = adapt(takes[:2], device="cpu", bundle=bundle, speed_copies=())  # 2 takes: 1 step
+    assert (adapted.steps, len(adapted.losses)) == (2, 2)
+    assert (fewer.steps, len(fewer.losses)) == (1, 1)
+    for bad in ([[0, 5]], [[10]], "ten", [[10, "x"]]):
+        bundle.info["inner_steps_by_takes"] = bad
+        with pytest.raises(AdaptationError, match="inner_steps_by_takes"):
+            steps_of(bundle, 10)

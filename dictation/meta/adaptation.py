@@ -56,6 +56,28 @@ def speed_copies_of(bundle: Bundle, override: Sequence[float] | None = None) -> 
         raise AdaptationError(f"{bundle.path / 'bundle.json'}: enroll_speed_copies: {exc}") from None
 
 
+def steps_of(bundle: Bundle, n_takes: int, override: int | None = None) -> int:
+    """Inner steps for `n_takes` takes: `override` when given, else the bundle's
+    `inner_steps`, raised by its `inner_steps_by_takes` rule ([[min_takes, steps], ...]:
+    from that many takes on, that many steps). More takes carry more of the voice and
+    bear more steps before the model learns the phrases instead (model card)."""
+    if override is not None:
+        return int(override)
+    steps = int(bundle.info.get("inner_steps", 5))
+    rule = bundle.info.get("inner_steps_by_takes", [])
+    try:
+        pairs = [(int(m), int(k)) for m, k in rule]
+    except (TypeError, ValueError):
+        pairs = []
+    if any(m < 1 or k < 1 for m, k in pairs) or len(pairs) != len(rule):
+        raise AdaptationError(f"{bundle.path / 'bundle.json'}: inner_steps_by_takes must be "
+                              f"[[min_takes, steps], ...] of positive integers, not {rule!r}")
+    for min_takes, k in sorted(pairs):
+        if n_takes >= min_takes:
+            steps = k
+    return steps
+
+
 class AdaptedModel:
     """The bundle's model with a speaker's adapted parameters written in."""
 
@@ -98,8 +120,9 @@ def adapt(
     speed_copies: Sequence[float] | None = None,
 ) -> AdaptedModel:
     """Run the inner loop on all takes (plus their speed copies: `speed_copies`, by default
-    the bundle's); return the adapted model (not yet exported). Timed from here, so the
-    copies' resampling counts as adaptation time."""
+    the bundle's) for `steps` steps (default: `steps_of` the bundle for this many takes);
+    return the adapted model (not yet exported). Timed from here, so the copies'
+    resampling counts as adaptation time."""
     if not takes:
         raise AdaptationError("no enrollment takes to adapt on")
     dev = resolve_device(device)
@@ -107,7 +130,7 @@ def adapt(
     bundle = bundle or load_bundle()
     factors = speed_copies_of(bundle, speed_copies)
     model = bundle.model.to(dev).eval()
-    steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
+    steps = steps_of(bundle, len(takes), steps)
     tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
     losses = _adapt_in_place(bundle, tokenizer, with_speed_copies(takes, factors), steps, dev, progress,
                              should_cancel)
@@ -191,7 +214,7 @@ def cross_check(
     bdir = backbone_dir()
     tokenizer = TextTokenizer(bdir / "tokenizer.json")
     rules = DecodingRules.from_config(bdir / "config.json")
-    steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
+    steps = steps_of(bundle, len(takes), steps)  # the installed model's protocol, checked on each fold
     factors = speed_copies_of(bundle, speed_copies)
     named = dict(model.named_parameters())
     init = {n: named[n].detach().clone() for n in bundle.adapt_names}

@@ -82,7 +82,7 @@ def evaluate_speaker(
 
     `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app)."""
     from dictation.corpus.augment import with_speed_copies
-    from dictation.meta.adaptation import speed_copies_of
+    from dictation.meta.adaptation import speed_copies_of, steps_of
 
     torch.manual_seed(0)
     bundle = bundle or load_bundle()
@@ -93,7 +93,7 @@ def evaluate_speaker(
     names = bundle.adapt_names
     named = dict(model.named_parameters())
     meta_init = {n: named[n].detach().clone() for n in names}
-    steps = int(steps if steps is not None else bundle.info.get("inner_steps", 5))
+    steps = steps_of(bundle, len(enroll), steps)
     refs = [t for _, t in test]
     out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps, "speed_copies": list(factors)}
 
