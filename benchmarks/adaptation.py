@@ -1,11 +1,11 @@
-"""Adaptation time for 10 enrollment phrases: CPU, and CUDA when present.
+"""Adaptation time for 10 (or --phrases N) enrollment phrases: CPU, and CUDA when present.
 
-`python benchmarks/adaptation.py [--threads T] [--steps N] [--repeats R] [--pairs DIR]
-[--bundle DIR] [--devices cpu,cuda] [--no-export] [--no-check] [--no-baseline]`
+`python benchmarks/adaptation.py [--threads T] [--steps N] [--phrases N] [--repeats R]
+[--pairs DIR] [--bundle DIR] [--devices cpu,cuda] [--no-export] [--no-check] [--no-baseline]`
 
 Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
-inner steps included) on 10 flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs
-of --pairs), then the ONNX export of the result and the app's cross-validated check
+inner steps included; the steps the bundle gives that many phrases unless --steps) on 10
+flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs of --pairs), then the ONNX export of the result and the app's cross-validated check
 (`cross_check`: two half-size adaptations and the transcription of every phrase by the
 base and the fold models). When the bundle adds speed copies of the phrases
 (`enroll_speed_copies`), the same phrases without copies are timed too, as the baseline
@@ -30,6 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="default: the bundle's inner steps")
+    parser.add_argument("--phrases", type=int, default=10, help="enrollment phrases (a user's takes)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=Path, default=None, help="folder of NAME.wav + NAME.txt phrases")
     parser.add_argument("--bundle", type=Path, default=None, help="bundle dir (default: the bundled model)")
@@ -49,9 +50,9 @@ def main() -> int:
     if args.pairs:
         from dictation.meta.evaluate import load_pairs
 
-        takes = load_pairs(args.pairs)[:10]
+        takes = load_pairs(args.pairs)[: args.phrases]
     else:
-        for i in range(10):
+        for i in range(args.phrases):
             audio, _ = speech_clip(3.0 + (i % 3), voice=["slt", "awb", "rms"][i % 3])
             takes.append((audio, " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i, i + 1))))
     audio_s = sum(len(a) for a, _ in takes) / 16000

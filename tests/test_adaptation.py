@@ -267,3 +267,12 @@ def test_more_takes_get_the_bundles_raised_step_count(takes):
         bundle.info["inner_steps_by_takes"] = bad
         with pytest.raises(AdaptationError, match="inner_steps_by_takes"):
             steps_of(bundle, 10)
+
+
+def test_the_shipped_rule_never_gives_more_takes_fewer_steps():
+    from dictation.meta.adaptation import steps_of
+
+    bundle = load_bundle()
+    steps = [steps_of(bundle, n) for n in range(1, 60)]
+    assert steps[9] == bundle.info["inner_steps"]  # 10 takes: the meta-trained step count
+    assert all(a <= b for a, b in zip(steps, steps[1:]))

@@ -198,8 +198,10 @@ class EnrollmentWizard(QWidget):
         total = len(self.profile.takes()) if self.profile is not None else 0
         self.done_text.setText(
             f"{len(self.accepted)} sentences recorded in this session; {total} in your profile "
-            "in all. You can adapt the model to your voice now, or record more sentences first "
-            "(more takes usually help a little more)."
+            "in all. You can adapt the model to your voice now, or record more sentences first: "
+            "on the project's test voices 10 sentences cut word errors by about a fifth, 30 by "
+            "about 30 %. From 20 sentences on, adaptation takes twice the steps (a few minutes "
+            "on a CPU)."
         )
         self.adapt_button.setEnabled(total > 0)
         self.pages.setCurrentIndex(1)
