@@ -118,8 +118,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             print("evaluate needs --enroll DIR and --test DIR, or --heldout", file=sys.stderr)
             return 2
         enroll, test = load_pairs(args.enroll), load_pairs(args.test)
-        res = evaluate_speaker(enroll, test, args.steps, bundle, with_finetune=not args.no_finetune, with_gate=not args.no_check,
-                               **_ft_lr(args))
+        res = evaluate_speaker(enroll, test, args.steps, bundle, **_speaker_options(args))
         if args.reference:
             res["whisper_tiny_wer"] = faster_whisper_wer(test)
         _print(res, args.json)
@@ -141,7 +140,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))
         items = [(load_audio(u.audio_path), u.text) for u in us[: args.n_enroll + args.n_test]]
         res = evaluate_speaker(items[: args.n_enroll], items[args.n_enroll :], args.steps, bundle,
-                               with_finetune=not args.no_finetune, with_gate=not args.no_check, **_ft_lr(args))
+                               **_speaker_options(args))
         res.update({"speaker": spk, "source": us[0].source})
         if args.reference:
             res["whisper_tiny_wer"] = faster_whisper_wer(items[args.n_enroll :])
@@ -158,9 +157,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ft_lr(args: argparse.Namespace) -> dict:
+def _speaker_options(args: argparse.Namespace) -> dict:
     """evaluate_speaker's optional settings from the command line."""
-    out: dict = {} if args.finetune_lr is None else {"finetune_lr": args.finetune_lr}
+    out: dict = {"with_finetune": not args.no_finetune, "with_gate": not args.no_check}
+    if args.finetune_lr is not None:
+        out["finetune_lr"] = args.finetune_lr
     if args.speed_copies is not None:
         out["speed_copies"] = args.speed_copies
     return out
