@@ -1,8 +1,8 @@
-"""Tokenizer and greedy decoding rules shared by the torch model and the ONNX runtime.
+"""Tokenizer, decoding rules and decoding loops shared by the torch model and the ONNX runtime.
 
-numpy only (no torch): the dictation path imports this. The decoding loop is written
-once, over a `step` callable that feeds new tokens to some decoder (torch or
-onnxruntime) and returns the logits of the last position.
+numpy only (no torch): the dictation path imports this. Each decoding loop (greedy,
+beam search) is written once, over a `step` callable that feeds new tokens to some
+decoder (torch or onnxruntime) and returns the logits of the last position.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ N_VOCAB = 51864
 TOKENS_PER_SECOND = 8.0
 TOKENS_SLACK = 12
 MAX_TOKENS = 440  # text context is 448 positions including the prompt
+
+# Beam width of the app, the evaluation and the adaptation check. On 192 meta-validation
+# utterances (base model, torch) greedy decoding scored 14.7 % WER, beam 2 13.9 %, beam 4
+# 13.1 %, beam 6 13.1 % (model card, "Decoding"); 1 means greedy.
+DEFAULT_BEAM = 4
 
 
 class TextTokenizer:
@@ -107,6 +112,94 @@ def greedy_decode(
     return out
 
 
+def check_beam(beam: object) -> int:
+    """A beam width as an int >= 1 (1 = greedy); ValueError otherwise."""
+    try:
+        value = int(beam)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValueError(f"beam must be a whole number of at least 1, not {beam!r}") from None
+    if value < 1 or (isinstance(beam, float) and beam != value):
+        raise ValueError(f"beam must be a whole number of at least 1, not {beam!r}")
+    return value
+
+
+def beam_width(text: str) -> int:
+    """argparse type for --beam: check_beam's message as a usage error."""
+    import argparse
+
+    try:
+        return check_beam(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+BEAM_CANDIDATES = 1  # extra candidates per hypothesis, so an end-of-text does not starve the beam
+
+
+def _log_softmax(row: np.ndarray) -> np.ndarray:
+    top = row.max()
+    return row - (top + np.log(np.exp(row - top).sum()))
+
+
+def beam_decode(
+    step: Callable[[list[int], list[list[int]]], np.ndarray],
+    rules: DecodingRules,
+    audio_seconds: float,
+    beam: int = 4,
+    max_tokens: int | None = None,
+) -> list[int]:
+    """Beam search with the greedy decoder's runaway guards; returns the text tokens (no EOT).
+
+    `step(parents, tokens)` continues hypothesis `parents[j]` of the previous call with
+    `tokens[j]` (the first call: parents [0], the prompt) and returns the last-position
+    logits, one row per continued hypothesis. The caller keeps the key/value cache and
+    reorders it by `parents`, so every row of one call has the same length (one batch).
+
+    Like Whisper's decoder: at each step the `beam` best continuations that do not end
+    stay live; an end-of-text ranked above them finishes its hypothesis; the search stops
+    when `beam` hypotheses have finished (or the token budget is spent), and the finished
+    one with the best mean log-probability per token wins. A hypothesis that starts to
+    loop (`repetition_start`) finishes there, cut back to one copy of the loop.
+    """
+    beam = check_beam(beam)
+    budget = max_tokens if max_tokens is not None else token_budget(audio_seconds)
+    logits = np.asarray(step([0], [list(PROMPT)]))
+    live: list[tuple[list[int], float]] = [([], 0.0)]
+    finished: list[tuple[list[int], float]] = []
+    while live and len(finished) < beam:
+        candidates: list[tuple[float, int, int]] = []
+        for i, (tokens, score) in enumerate(live):
+            mask = rules.suppress_begin if not tokens else rules.suppress
+            logp = _log_softmax(np.where(mask, -np.inf, logits[i]).astype(np.float64))
+            k = min(beam + BEAM_CANDIDATES, logp.size)
+            for t in np.argpartition(logp, -k)[-k:]:
+                if np.isfinite(logp[t]):
+                    candidates.append((score + float(logp[t]), i, int(t)))
+        candidates.sort(key=lambda c: -c[0])
+        nxt: list[tuple[list[int], float, int]] = []
+        for score, i, t in candidates:
+            if len(nxt) == beam:
+                break
+            tokens = live[i][0]
+            if t == EOT:
+                finished.append((tokens, score))
+                continue
+            grown = tokens + [t]
+            cut = repetition_start(grown)
+            if cut is not None:
+                finished.append((grown[:cut], score))
+            elif len(grown) >= budget:
+                finished.append((grown, score))
+            else:
+                nxt.append((grown, score, i))
+        live = [(tokens, score) for tokens, score, _ in nxt]
+        if live and len(finished) < beam:
+            logits = np.asarray(step([i for _, _, i in nxt], [[tokens[-1]] for tokens, _, _ in nxt]))
+    if not finished:  # every candidate was masked out: nothing decodable
+        return []
+    return max(finished, key=lambda f: f[1] / max(1, len(f[0]) + 1))[0]
+
+
 SHORTLIST = 32        # at most this many tokens are rescored exactly per step
 RESCORE_MARGIN = 2.0  # ... namely those whose int8 logit is within this of the int8 maximum
 
@@ -127,15 +220,19 @@ def shortlist(approx: np.ndarray, k: int = SHORTLIST, margin: float = RESCORE_MA
 
 
 def rescore_shortlist(approx: np.ndarray, hidden: np.ndarray, embedding: np.ndarray,
-                      k: int = SHORTLIST, margin: float = RESCORE_MARGIN) -> np.ndarray:
+                      k: int = SHORTLIST, margin: float = RESCORE_MARGIN, at_least: int = 0) -> np.ndarray:
     """Exact logits for the `shortlist` of an approximate (int8) output projection.
 
     `approx` (vocab,) comes from the int8 projection, `hidden` (d,) is the final-LayerNorm
     output and `embedding` (vocab, d) the tied float16 embedding. The shortlisted entries
     are replaced by hidden . embedding[token] in float32, so greedy decoding picks what
-    the float projection picks. Returns a new array.
+    the float projection picks. `at_least` more: the shortlist also holds the `at_least`
+    best approximate tokens (a beam search ranks that many candidates per hypothesis, so
+    each is scored exactly even when far below the best). Returns a new array.
     """
     out = np.array(approx, dtype=np.float32, copy=True)
     cand = shortlist(out, k, margin)
+    if at_least > 0:
+        cand = np.union1d(cand, np.argpartition(out, -at_least)[-at_least:])
     out[cand] = embedding[cand].astype(np.float32) @ hidden.astype(np.float32)
     return out

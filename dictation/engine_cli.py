@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dictation.decoding import DEFAULT_BEAM, beam_width  # numpy only
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
@@ -28,8 +30,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per file: file, text, seconds (decode time), audio_seconds, model",
+        help="one JSON object per file: file, text, seconds (decode time), audio_seconds, model, beam",
     )
+    p.add_argument("--beam", type=beam_width, default=DEFAULT_BEAM, metavar="N",
+                   help=f"beam search width (default {DEFAULT_BEAM}; 1 is greedy: faster, a little less accurate)")
     p.set_defaults(func=cmd_transcribe)
 
     p = subparsers.add_parser("profile", help="create, list, delete, export, import profiles")
@@ -131,7 +135,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     kind = "adapted" if model_dir is not None else "base"
     try:
-        transcriber = Transcriber(model_dir if model_dir is not None else base_model_dir())
+        transcriber = Transcriber(model_dir if model_dir is not None else base_model_dir(), beam=args.beam)
     except (RuntimeError, OSError, ValueError) as exc:  # missing/incomplete model, unreadable file
         _error(f"cannot load the {kind} model: {exc}")
         return EXIT_FAIL
@@ -151,6 +155,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 "seconds": round(result.seconds, 4),
                 "audio_seconds": round(result.audio_seconds, 3),
                 "model": kind,
+                "beam": transcriber.beam,
             }
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:

@@ -3,9 +3,10 @@
 Two graphs, written into one model directory:
 - `encoder.onnx`: audio (1, samples) -> cross_k, cross_v (layers, 1, frames, d). The log-mel
   front end is inside the graph, so the runtime needs neither torch nor a feature library.
-- `decoder.onnx`: x (1, n, d) embedded tokens, cross_k/v, self_k/v cache (layers, 1,
-  past, d) -> logits of the last position (1, vocab), its hidden state (1, d) and the
-  grown cache; its matrices are int8 (`_quantize_decoder`) after the float graph has
+- `decoder.onnx`: x (hypotheses, n, d) embedded tokens, cross_k/v (one row, broadcast),
+  self_k/v cache (layers, hypotheses, past, d) -> logits of the last position
+  (hypotheses, vocab), its hidden state (hypotheses, d) and the grown cache: one row per
+  beam-search hypothesis, all decoded in one run; its matrices are int8 (`_quantize_decoder`) after the float graph has
   passed the strict parity check. `embedding.npy` (float16, the tied token embedding) and
   `positions.npy` let the runtime embed tokens and rescore the int8 top-k exactly.
 Plus `model.json` (config, version, parity report), `tokenizer.json` and the decoding
@@ -131,9 +132,10 @@ def _torch_reference(model: Whisper, audio: np.ndarray):
         L, _, _, d = ck.shape
         empty = torch.zeros(L, 1, 0, d)
         logits, _, sk, sv = dec(embed_tokens(model, list(PROMPT), 0), ck, cv, empty, empty)
-        first = int(logits.argmax())
+        first, second = (int(t) for t in logits[0].topk(2).indices)
         logits2, _, _, _ = dec(embed_tokens(model, [first], len(PROMPT)), ck, cv, sk, sv)
-    return ck.numpy(), cv.numpy(), logits.numpy()[0], first, logits2.numpy()[0]
+        logits2b, _, _, _ = dec(embed_tokens(model, [second], len(PROMPT)), ck, cv, sk, sv)
+    return ck.numpy(), cv.numpy(), logits.numpy()[0], (first, second), logits2.numpy()[0], logits2b.numpy()[0]
 
 
 def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = "decoder.onnx",
@@ -142,7 +144,9 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = 
     raise ExportParityError on drift.
 
     Checked per input: cross k/v, the rescored logits of the shortlist, the logits overall
-    and the greedy token at both decoding steps. `quantized=False` (the float decoder
+    and the greedy token at both decoding steps; the second step also runs as a batch of
+    two hypotheses (the best and second-best first token, as a beam search continues
+    them), and each row must match torch run on that hypothesis alone. `quantized=False` (the float decoder
     graph, before int8): every tolerance strict and the same greedy tokens required: this
     proves the export. `quantized=True` (the shipped int8 graph): the int8 tolerances,
     which bound what quantization changed; token agreement is reported, not required
@@ -175,7 +179,7 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = 
         t = np.arange(n) / 16000
         audio = (0.05 * rng.standard_normal(n) * (1 + np.sin(2 * np.pi * 3 * t))
                  + 0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-        ck, cv, logits, first, logits2 = _torch_reference(model, audio)
+        ck, cv, logits, (first, second), logits2, logits2b = _torch_reference(model, audio)
         ok, ov = enc.run(None, {"audio": audio[None]})
         L, _, _, d = ok.shape
         empty = np.zeros((L, 1, 0, d), np.float32)
@@ -183,9 +187,13 @@ def check_parity(model: Whisper, model_dir: Path, seed: int = 0, decoder: str = 
                                         "self_k": empty, "self_v": empty})
         q2, h2, _, _ = dec.run(None, {"x": embed([first], len(PROMPT)), "cross_k": ok, "cross_v": ov,
                                       "self_k": sk, "self_v": sv})
+        both = np.concatenate([embed([first], len(PROMPT)), embed([second], len(PROMPT))])
+        qb, hb, _, _ = dec.run(None, {"x": both, "cross_k": ok, "cross_v": ov,
+                                      "self_k": np.repeat(sk, 2, axis=1), "self_v": np.repeat(sv, 2, axis=1)})
         kv_err = float(max(np.abs(ck - ok).max(), np.abs(cv - ov).max()))
         lg_err, q_err, same_tokens = 0.0, 0.0, True
-        for ref, q, h in ((logits, q1[0], h1[0]), (logits2, q2[0], h2[0])):
+        for ref, q, h in ((logits, q1[0], h1[0]), (logits2, q2[0], h2[0]), (logits2, qb[0], hb[0]),
+                          (logits2b, qb[1], hb[1])):
             exact = rescore_shortlist(q, h, emb)
             short = shortlist(q)
             lg_err = max(lg_err, float(np.abs(exact[short] - ref[short]).max()))
@@ -242,9 +250,12 @@ def export_model(
                 str(stage / "decoder-float.onnx"),
                 input_names=["x", "cross_k", "cross_v", "self_k", "self_v"],
                 output_names=["logits", "hidden", "new_self_k", "new_self_v"],
-                dynamic_axes={"x": {1: "n"}, "cross_k": {2: "frames"}, "cross_v": {2: "frames"},
-                              "self_k": {2: "past"}, "self_v": {2: "past"},
-                              "new_self_k": {2: "total"}, "new_self_v": {2: "total"}},
+                # One row per beam hypothesis; cross k/v stay one row and broadcast.
+                dynamic_axes={"x": {0: "hypotheses", 1: "n"}, "cross_k": {2: "frames"}, "cross_v": {2: "frames"},
+                              "self_k": {1: "hypotheses", 2: "past"}, "self_v": {1: "hypotheses", 2: "past"},
+                              "logits": {0: "hypotheses"}, "hidden": {0: "hypotheses"},
+                              "new_self_k": {1: "hypotheses", 2: "total"},
+                              "new_self_v": {1: "hypotheses", 2: "total"}},
                 opset_version=OPSET, dynamo=False,
             )
         dec = graph_model.decoder

@@ -1,8 +1,9 @@
 """onnxruntime-only transcription: the dictation hot path. Never imports torch.
 
 `Transcriber(model_dir)` keeps warm encoder/decoder sessions; `transcribe(audio)` trims
-leading/trailing silence, runs the encoder once, then greedy-decodes with a key/value
-cache and runaway guards (shared rules in `dictation.decoding`).
+leading/trailing silence, runs the encoder once, then decodes with a key/value cache and
+runaway guards: beam search (the hypotheses in one batch per step) or greedy (beam 1);
+the loops and rules are shared with the torch model in `dictation.decoding`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dictation.decoding import DecodingRules, TextTokenizer, greedy_decode, rescore_shortlist
+from dictation.decoding import (
+    DEFAULT_BEAM,
+    DecodingRules,
+    TextTokenizer,
+    beam_decode,
+    check_beam,
+    greedy_decode,
+    rescore_shortlist,
+)
 
 SAMPLE_RATE = 16000
 MIN_SPEECH_SECONDS = 0.12
@@ -79,8 +88,10 @@ def speech_bounds(audio: np.ndarray, frame: int = 320) -> tuple[int, int] | None
 class Transcriber:
     """Warm onnxruntime sessions for one exported model directory."""
 
-    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, threads: int | None = None, beam: int = DEFAULT_BEAM) -> None:
         import onnxruntime as ort
+
+        self.beam = check_beam(beam)
 
         model_dir = Path(model_dir)
         for name in ("encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json", "model.json"):
@@ -111,13 +122,18 @@ class Transcriber:
         self.rules = DecodingRules.from_config(model_dir / "config.json")
         cfg = self.info["whisper_config"]
         self._empty = np.zeros((cfg["n_text_layers"], 1, 0, cfg["d_model"]), np.float32)
+        # Exports from format 4 on take several hypotheses per decoder run (a symbolic batch
+        # axis); older ones are run a hypothesis at a time, with the same result.
+        self.batched = isinstance(self.decoder.get_inputs()[0].shape[0], str)
 
     @property
     def model_version(self) -> str:
         return str(self.info.get("model_version", "unknown"))
 
-    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
-        """Text for one utterance; silent or empty audio gives empty text."""
+    def transcribe(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, beam: int | None = None) -> Transcript:
+        """Text for one utterance; silent or empty audio gives empty text. `beam`: this
+        call's beam width (default: the transcriber's; 1 is greedy)."""
+        beam = self.beam if beam is None else check_beam(beam)
         t0 = time.perf_counter()
         a = to_mono_16k(audio, sample_rate)
         audio_seconds = len(a) / SAMPLE_RATE
@@ -127,21 +143,49 @@ class Transcriber:
         a = np.ascontiguousarray(a[bounds[0] : bounds[1]])
         cross_k, cross_v = self.encoder.run(None, {"audio": a[None]})
         t_enc = time.perf_counter() - t0
-        cache = [self._empty, self._empty]
+        cache = [self._empty, self._empty]  # (layers, hypotheses, positions, d)
 
-        def step(tokens: list[int]) -> np.ndarray:
+        def run(rows: list[list[int]]) -> np.ndarray:
+            """Feed one token list per hypothesis (all the same length) after the cache;
+            grow the cache; return (hypotheses, vocab) logits."""
+            if not self.batched and len(rows) > 1:
+                caches, outs = cache[:], []
+                parts_k, parts_v = [], []
+                for j, row in enumerate(rows):
+                    cache[0], cache[1] = caches[0][:, j : j + 1], caches[1][:, j : j + 1]
+                    outs.append(run([row])[0])
+                    parts_k.append(cache[0])
+                    parts_v.append(cache[1])
+                cache[0], cache[1] = np.concatenate(parts_k, axis=1), np.concatenate(parts_v, axis=1)
+                return np.stack(outs)
             if self._format < 2:
                 logits, cache[0], cache[1] = self.decoder.run(None, {
-                    "tokens": np.array([tokens], np.int64), "cross_k": cross_k, "cross_v": cross_v,
+                    "tokens": np.array(rows, np.int64), "cross_k": cross_k, "cross_v": cross_v,
                     "self_k": cache[0], "self_v": cache[1]})
-                return logits[0]
+                return logits
             offset = cache[0].shape[2]
-            x = self._embedding[tokens].astype(np.float32) + self._positions[offset : offset + len(tokens)]
+            n = len(rows[0])
+            x = self._embedding[np.array(rows)].astype(np.float32) + self._positions[offset : offset + n]
             approx, hidden, cache[0], cache[1] = self.decoder.run(None, {
-                "x": x[None], "cross_k": cross_k, "cross_v": cross_v, "self_k": cache[0], "self_v": cache[1]})
-            return rescore_shortlist(approx[0], hidden[0], self._embedding)
+                "x": x, "cross_k": cross_k, "cross_v": cross_v, "self_k": cache[0], "self_v": cache[1]})
+            # A beam ranks beam + 1 candidates per hypothesis: each is rescored exactly.
+            extra = beam + 1 if beam > 1 else 0
+            return np.stack([rescore_shortlist(approx[j], hidden[j], self._embedding, at_least=extra)
+                             for j in range(len(rows))])
 
-        tokens = greedy_decode(step, self.rules, audio_seconds=len(a) / SAMPLE_RATE)
+        def step(tokens: list[int]) -> np.ndarray:
+            return run([tokens])[0]
+
+        def beam_step(parents: list[int], rows: list[list[int]]) -> np.ndarray:
+            if cache[0].shape[1] != len(parents) or parents != list(range(len(parents))):
+                cache[0], cache[1] = cache[0][:, parents], cache[1][:, parents]
+            return run(rows)
+
+        seconds = len(a) / SAMPLE_RATE
+        if beam == 1:
+            tokens = greedy_decode(step, self.rules, audio_seconds=seconds)
+        else:
+            tokens = beam_decode(beam_step, self.rules, audio_seconds=seconds, beam=beam)
         text = self.tokenizer.decode(tokens)
         return Transcript(text, time.perf_counter() - t0, audio_seconds, tokens, t_enc)
 
@@ -149,7 +193,7 @@ class Transcriber:
 BUNDLE_NAME = "dictation-tiny-en"
 # Written by dictation.export into model.json; part of the base export's cache key, so a
 # new export format never reuses a stale cached base model.
-EXPORT_FORMAT_VERSION = 3  # 2: int8 projection only; 3: every decoder matrix int8
+EXPORT_FORMAT_VERSION = 4  # 2: int8 projection only; 3: every decoder matrix int8; 4: batch axis
 
 
 def bundled_model_dir() -> Path:

@@ -116,10 +116,11 @@ def test_cross_check_scores_every_take_with_a_model_adapted_without_it(takes, mo
         log.append(("lengths", [len(a) for a, _ in items]))
         return real_batch(model, tok, items, device, chunk)
 
-    def spy_transcribe(model, audio, rules, tok):
+    def spy_transcribe(model, audio, rules, tok, beam):
         adapted = any(not torch.equal(p, before_params[n]) for n, p in model.named_parameters())
         log.append(("transcribe", (id(audio), adapted)))
-        return real_transcribe(model, audio, rules, tok)
+        log.append(("beam", beam))
+        return real_transcribe(model, audio, rules, tok, beam=beam)
 
     monkeypatch.setattr(adaptation, "make_batches", spy_batch)
     monkeypatch.setattr(adaptation, "transcribe", spy_transcribe)
@@ -139,7 +140,9 @@ def test_cross_check_scores_every_take_with_a_model_adapted_without_it(takes, mo
     assert [s[0] for s in scored] == [id(four[0][0]), id(four[2][0]), id(four[1][0]), id(four[3][0])]
     # The bundle's model is left exactly as it was.
     assert all(torch.equal(p, before_params[n]) for n, p in bundle.model.named_parameters())
-    from dictation.decoding import DecodingRules
+    from dictation.decoding import DEFAULT_BEAM, DecodingRules
+
+    assert {e[1] for e in log if e[0] == "beam"} == {DEFAULT_BEAM}  # decoded as the app decodes
 
     rules = DecodingRules.from_config(backbone_dir() / "config.json")
     tok = TextTokenizer(backbone_dir() / "tokenizer.json")

@@ -196,6 +196,13 @@ def test_transcribe_json_and_plain(home, shared_cache, speech_dir, tmp_path):
     assert [r["file"] for r in records] == files
     assert all(r["model"] == "base" and 0 < r["seconds"] < r["audio_seconds"] for r in records)
     assert wer([PHRASES["fox"], PHRASES["report"]], [r["text"] for r in records]) <= 0.35
+    from dictation.decoding import DEFAULT_BEAM
+
+    assert all(r["beam"] == DEFAULT_BEAM for r in records)
+    greedy = dictation("transcribe", "--json", "--beam", "1", files[0])
+    assert greedy.returncode == 0 and json.loads(greedy.stdout)["beam"] == 1
+    bad = dictation("transcribe", "--beam", "0", files[0])
+    assert bad.returncode == 2 and "beam must be" in bad.stderr
 
     plain = dictation("transcribe", files[0])
     assert plain.returncode == 0 and plain.stdout.strip() == records[0]["text"].strip()

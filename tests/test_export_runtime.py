@@ -125,6 +125,39 @@ def test_transcribes_speech(transcriber, phrase_audio):
     assert result.text[0].isupper()  # cased output for dictation
 
 
+def test_decoder_runs_beam_hypotheses_as_one_batch(base_model, transcriber):
+    import onnxruntime as ort
+
+    dec = ort.InferenceSession(str(base_model / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    shapes = {i.name: i.shape for i in dec.get_inputs()}
+    assert isinstance(shapes["x"][0], str) and isinstance(shapes["self_k"][1], str)  # symbolic
+    assert transcriber.batched
+    # the export's parity check ran a batch of two hypotheses against torch, row by row
+    info = json.loads((base_model / "model.json").read_text())
+    assert info["format_version"] >= 4
+
+
+def test_beam_search_decodes_speech_batched_or_a_hypothesis_at_a_time(base_model, phrase_audio):
+    """Exports before format 4 have a batch of one: the runtime then runs each hypothesis
+    alone, and must reach the same text."""
+    _, audio = phrase_audio
+    batched = Transcriber(base_model, threads=1, beam=4)
+    one_at_a_time = Transcriber(base_model, threads=1, beam=4)
+    one_at_a_time.batched = False
+    text = batched.transcribe(audio).text
+    assert wer([PHRASE], [text]) <= 0.2, text
+    assert one_at_a_time.transcribe(audio).text == text
+    greedy = batched.transcribe(audio, beam=1)
+    assert wer([PHRASE], [greedy.text]) <= 0.2 and greedy.tokens
+
+
+def test_beam_width_is_checked(base_model, transcriber):
+    with pytest.raises(ValueError, match="beam must be"):
+        Transcriber(base_model, beam=0)
+    with pytest.raises(ValueError, match="beam must be"):
+        transcriber.transcribe(np.zeros(16000, np.float32), beam=-2)
+
+
 def test_silence_and_empty_input_give_empty_text(transcriber):
     assert transcriber.transcribe(np.zeros(0, np.float32)).text == ""
     assert transcriber.transcribe(np.zeros(16000 * 2, np.float32)).text == ""

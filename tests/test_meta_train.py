@@ -301,12 +301,16 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
 
     bundle_info = json.loads((bundled_model_dir() / "bundle.json").read_text())
     assert res["speed_copies"] == bundle_info.get("enroll_speed_copies", [])
+    from dictation.decoding import DEFAULT_BEAM
+
+    assert res["beam"] == DEFAULT_BEAM  # decoded as the app decodes
     quick = subprocess.run(dictation_cli + ["evaluate", "--enroll", str(enroll), "--test", str(test), "--steps", "1",
-                                            "--json", "--threads", "1", "--no-finetune", "--no-check"],
+                                            "--json", "--threads", "1", "--no-finetune", "--no-check", "--beam", "1"],
                            capture_output=True, text=True, timeout=600)
     assert quick.returncode == 0, quick.stderr[-2000:]
     quick_res = json.loads(quick.stdout.strip().splitlines()[-1])
     assert "adapted_wer" in quick_res and "finetune_wer" not in quick_res and "gated_wer" not in quick_res
+    assert quick_res["beam"] == 1
 
 
 def test_evaluate_speed_copies_flag(dictation_cli):

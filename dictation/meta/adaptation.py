@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dictation.corpus.augment import check_speed_factors, with_speed_copies
-from dictation.decoding import DecodingRules, TextTokenizer
+from dictation.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
 from dictation.meta.inner import inner_loop, make_batches
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
@@ -196,6 +196,7 @@ def cross_check(
     bundle: Bundle | None = None,
     folds: int = CHECK_FOLDS,
     speed_copies: Sequence[float] | None = None,
+    beam: int = DEFAULT_BEAM,
 ) -> CrossCheck:
     """Word error rate of the base model and of held-out adapted models on the takes.
 
@@ -203,7 +204,7 @@ def cross_check(
     the other folds, so every take is scored by a model that never saw it, and every
     take counts: a check on 10 takes instead of a held-back 2. Each fold adapts like
     `adapt` (with the speed copies of its training takes only). Torch transcription on
-    the CPU, like `AdaptedModel.transcribe_torch`.
+    the CPU with the app's beam (`beam`), like `AdaptedModel.transcribe_torch`.
     """
     if len(takes) < 2:
         raise AdaptationError("cross-checking needs at least 2 takes")
@@ -227,7 +228,7 @@ def cross_check(
                 named[n].copy_(v)
 
     refs = [text for _, text in takes]
-    before = [transcribe(model, audio, rules, tokenizer) for audio, _ in takes]
+    before = [transcribe(model, audio, rules, tokenizer, beam=beam) for audio, _ in takes]
     after: list[str] = [""] * len(takes)
     try:
         for fold in range(folds):
@@ -239,7 +240,7 @@ def cross_check(
             model.to("cpu")
             for i, (audio, _) in enumerate(takes):
                 if fold_of(i, folds) == fold:
-                    after[i] = transcribe(model, audio, rules, tokenizer)
+                    after[i] = transcribe(model, audio, rules, tokenizer, beam=beam)
     finally:
         restore()
     return CrossCheck(wer(refs, before), wer(refs, after), len(takes), folds, time.perf_counter() - t0)

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from dictation.decoding import beam_width
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="meta-train the bundled model's adaptation parameters (MAML)")
@@ -72,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "as the app; 'none' adapts on the phrases alone)")
     e.add_argument("--finetune-lr", type=float, default=None,
                    help="Adam learning rate of the plain fine-tuning baseline (default: tuned value)")
-    e.add_argument("--reference", action="store_true", help="also score faster-whisper tiny.en (if installed)")
+    e.add_argument("--beam", type=beam_width, default=None, metavar="N",
+                   help="beam width of every transcription (default: the app's; 1 is greedy)")
+    e.add_argument("--reference", action="store_true",
+                   help="also score faster-whisper tiny.en (if installed): whisper_tiny_wer at its default "
+                   "beam 5, whisper_tiny_greedy_wer greedy")
     e.add_argument("--table", type=Path, default=None, help="write a markdown table (batch mode)")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", action="store_true")
@@ -120,7 +126,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         enroll, test = load_pairs(args.enroll), load_pairs(args.test)
         res = evaluate_speaker(enroll, test, args.steps, bundle, **_speaker_options(args))
         if args.reference:
-            res["whisper_tiny_wer"] = faster_whisper_wer(test)
+            res.update(_reference(test))
         _print(res, args.json)
         return 0
     from dictation.corpus.readers import read_manifest
@@ -143,7 +149,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                                **_speaker_options(args))
         res.update({"speaker": spk, "source": us[0].source})
         if args.reference:
-            res["whisper_tiny_wer"] = faster_whisper_wer(items[args.n_enroll :])
+            res.update(_reference(items[args.n_enroll :]))
         res.pop("examples", None)
         rows.append(res)
         print(json.dumps(res) if args.json else _row_text(res), flush=True)
@@ -157,9 +163,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference(test: list) -> dict:
+    """Stock Whisper tiny.en (faster-whisper) on the test phrases: at its default beam, the
+    figure the bars compare with, and greedy (the reference before the app decoded with a beam)."""
+    from dictation.meta.evaluate import faster_whisper_wer
+
+    return {"whisper_tiny_wer": faster_whisper_wer(test), "whisper_tiny_greedy_wer": faster_whisper_wer(test, beam=1)}
+
+
 def _speaker_options(args: argparse.Namespace) -> dict:
     """evaluate_speaker's optional settings from the command line."""
     out: dict = {"with_finetune": not args.no_finetune, "with_gate": not args.no_check}
+    if args.beam is not None:
+        out["beam"] = args.beam
     if args.finetune_lr is not None:
         out["finetune_lr"] = args.finetune_lr
     if args.speed_copies is not None:
@@ -196,7 +212,8 @@ def _summary(rows: list[dict]) -> dict:
 
     if not rows:
         return {"speakers": 0}
-    keys = ["base_wer", "adapted_wer", "gated_wer", "finetune_wer", "stock_unpadded_wer", "whisper_tiny_wer", "adapt_seconds"]
+    keys = ["base_wer", "adapted_wer", "gated_wer", "finetune_wer", "stock_unpadded_wer", "whisper_tiny_wer",
+            "whisper_tiny_greedy_wer", "adapt_seconds"]
     s = {"speakers": len(rows)}
     for k in keys:
         vals = [r[k] for r in rows if r.get(k) is not None]
@@ -252,7 +269,7 @@ def worse_probability(row: dict, margin: float = 1.02, resamples: int = 2000) ->
 
 def _table(rows: list[dict], summary: dict) -> str:
     head = ("| speaker | source | base WER | fine-tune WER | MAML WER | MAML, cross-checked (app) | "
-            "Whisper tiny.en WER | adapt s |\n|---|---|---|---|---|---|---|---|\n")
+            "Whisper tiny.en WER (beam 5) | adapt s |\n|---|---|---|---|---|---|---|---|\n")
     fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
     body = "".join(
         f"| {r['speaker']} | {r['source']} | {fmt(r['base_wer'])} | {fmt(r.get('finetune_wer'))} | "
@@ -270,7 +287,10 @@ def _table(rows: list[dict], summary: dict) -> str:
                  f"worse in >= 95 % of resamples of their test phrases: {len(summary['worse_than_base_95'])}"
                  + "".join(f"\n- {k}: {v:.0%} of resamples" for k, v in summary["worse_probability"].items())
                  + "\n")
-    return head + body + mean + "\n" + _group_table(rows) + worse
+    beams = sorted({r["beam"] for r in rows if "beam" in r})
+    decoding = ("" if not beams else "Our models decode with beam " + ", ".join(map(str, beams))
+                + " (1 = greedy).\n\n")
+    return decoding + head + body + mean + "\n" + _group_table(rows) + worse
 
 
 def _group_table(rows: list[dict]) -> str:
@@ -279,7 +299,7 @@ def _group_table(rows: list[dict]) -> str:
 
     cols = [("base", "base_wer"), ("MAML", "adapted_wer"), ("MAML, app check", "gated_wer"),
             ("fine-tune", "finetune_wer"), ("stock weights, our input", "stock_unpadded_wer"),
-            ("Whisper tiny.en", "whisper_tiny_wer")]
+            ("Whisper tiny.en (beam 5)", "whisper_tiny_wer"), ("Whisper tiny.en, greedy", "whisper_tiny_greedy_wer")]
     cols = [(t, k) for t, k in cols if any(r.get(k) is not None for r in rows)]
     groups = sorted({r["source"] for r in rows}) + ["all"]
     out = ("| source | speakers | " + " | ".join(t for t, _ in cols)

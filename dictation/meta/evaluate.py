@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictation.decoding import DecodingRules, TextTokenizer
+from dictation.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
 from dictation.meta.inner import batch_loss, inner_loop, make_batches
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
@@ -36,8 +36,8 @@ def _set_params(bundle: Bundle, values: dict[str, torch.Tensor]) -> None:
             named[n].copy_(v)
 
 
-def _transcribe_all(bundle: Bundle, items, rules, tok) -> list[str]:
-    return [transcribe(bundle.model, a, rules, tok) for a, _ in items]
+def _transcribe_all(bundle: Bundle, items, rules, tok, beam: int = DEFAULT_BEAM) -> list[str]:
+    return [transcribe(bundle.model, a, rules, tok, beam=beam) for a, _ in items]
 
 
 def initial_values(bundle: Bundle) -> dict[str, torch.Tensor]:
@@ -77,10 +77,12 @@ def evaluate_speaker(
     with_finetune: bool = True,
     with_gate: bool = True,
     speed_copies: tuple[float, ...] | None = None,
+    beam: int = DEFAULT_BEAM,
 ) -> dict:
     """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`.
 
-    `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app)."""
+    `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app).
+    `beam`: beam width of every transcription, the check's included (default: the app's)."""
     from dictation.corpus.augment import with_speed_copies
     from dictation.meta.adaptation import speed_copies_of, steps_of
 
@@ -95,9 +97,10 @@ def evaluate_speaker(
     meta_init = {n: named[n].detach().clone() for n in names}
     steps = steps_of(bundle, len(enroll), steps)
     refs = [t for _, t in test]
-    out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps, "speed_copies": list(factors)}
+    out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps, "speed_copies": list(factors),
+                 "beam": beam}
 
-    base_hyps = _transcribe_all(bundle, test, rules, tok)
+    base_hyps = _transcribe_all(bundle, test, rules, tok, beam)
     out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
 
     t0 = time.perf_counter()
@@ -106,7 +109,7 @@ def evaluate_speaker(
     fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps)
     out["adapt_seconds"] = time.perf_counter() - t0
     _set_params(bundle, {n: v.detach() for n, v in fast.items()})
-    hyps = _transcribe_all(bundle, test, rules, tok)
+    hyps = _transcribe_all(bundle, test, rules, tok, beam)
     out["adapted_wer"], out["adapted_cer"] = wer(refs, hyps), cer(refs, hyps)
     out["adapt_losses"] = [round(x, 4) for x in losses]
 
@@ -123,18 +126,18 @@ def evaluate_speaker(
         out["finetune_seconds"] = time.perf_counter() - t0
         out["finetune_lr"] = finetune_lr
         _set_params(bundle, {n: v.detach() for n, v in params.items()})
-        ft_hyps = _transcribe_all(bundle, test, rules, tok)
+        ft_hyps = _transcribe_all(bundle, test, rules, tok, beam)
         out["finetune_wer"], out["finetune_cer"] = wer(refs, ft_hyps), cer(refs, ft_hyps)
         # Base of the non-meta-learned init, to tell the meta-trained base apart from stock.
         _set_params(bundle, init)
-        stock_hyps = _transcribe_all(bundle, test, rules, tok)
+        stock_hyps = _transcribe_all(bundle, test, rules, tok, beam)
         out["stock_unpadded_wer"] = wer(refs, stock_hyps)
     if with_gate and len(enroll) >= 2:
         from dictation.adapt.worker import decide_install
         from dictation.meta.adaptation import cross_check
 
         _set_params(bundle, meta_init)
-        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors)
+        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam)
         out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
         out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
         out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
@@ -147,8 +150,11 @@ def evaluate_speaker(
     return out
 
 
-def faster_whisper_wer(test: list[tuple[np.ndarray, str]]) -> float | None:
-    """WER of stock Whisper tiny.en via faster-whisper (padded, greedy), if installed."""
+FASTER_WHISPER_BEAM = 5  # faster-whisper's default beam_size: stock Whisper as its users get it
+
+
+def faster_whisper_wer(test: list[tuple[np.ndarray, str]], beam: int = FASTER_WHISPER_BEAM) -> float | None:
+    """WER of stock Whisper tiny.en via faster-whisper (padded; beam 1 is greedy), if installed."""
     try:
         from faster_whisper import WhisperModel
     except ImportError:
@@ -156,7 +162,7 @@ def faster_whisper_wer(test: list[tuple[np.ndarray, str]]) -> float | None:
     fw = WhisperModel(str(backbone_dir()), device="cpu", compute_type="float32", cpu_threads=2)
     hyps = []
     for audio, _ in test:
-        segs, _ = fw.transcribe(audio, beam_size=1, without_timestamps=True, temperature=0,
+        segs, _ = fw.transcribe(audio, beam_size=beam, without_timestamps=True, temperature=0,
                                 condition_on_previous_text=False, vad_filter=False)
         hyps.append(" ".join(s.text.strip() for s in segs))
     return wer([t for _, t in test], hyps)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dictation.decoding import DecodingRules, TextTokenizer, greedy_decode
+from dictation.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer, beam_decode, greedy_decode
 from dictation.features import SAMPLE_RATE, LogMel
 from dictation.model.whisper import Whisper
 
@@ -27,8 +27,9 @@ def transcribe_tokens(
     rules: DecodingRules,
     pad_to: int | None = None,
     front_end: LogMel | None = None,
+    beam: int = DEFAULT_BEAM,
 ) -> list[int]:
-    """Greedy token ids for one 16 kHz mono float32 utterance.
+    """Token ids for one 16 kHz mono float32 utterance: greedy (beam 1) or beam search.
 
     pad_to=None feeds the model's own input (unpadded + its configured trailing frames);
     pad_to=STOCK_FRAMES reproduces stock Whisper's 30 s padded input.
@@ -45,9 +46,21 @@ def transcribe_tokens(
         logits, past = model.decoder(torch.tensor([tokens]), cross, past)
         return logits[0, -1].numpy()
 
-    return greedy_decode(step, rules, audio_seconds=len(audio) / SAMPLE_RATE)
+    seconds = len(audio) / SAMPLE_RATE
+    if beam == 1:
+        return greedy_decode(step, rules, audio_seconds=seconds)
+
+    def beam_step(parents: list[int], tokens: list[list[int]]) -> np.ndarray:
+        nonlocal past
+        if past is not None:
+            index = torch.tensor(parents)
+            past = [(k.index_select(0, index), v.index_select(0, index)) for k, v in past]
+        logits, past = model.decoder(torch.tensor(tokens), cross, past)  # cross broadcasts over rows
+        return logits[:, -1].numpy()
+
+    return beam_decode(beam_step, rules, audio_seconds=seconds, beam=beam)
 
 
 def transcribe(model: Whisper, audio: np.ndarray, rules: DecodingRules, tokenizer: TextTokenizer,
-               pad_to: int | None = None) -> str:
-    return tokenizer.decode(transcribe_tokens(model, audio, rules, pad_to))
+               pad_to: int | None = None, beam: int = DEFAULT_BEAM) -> str:
+    return tokenizer.decode(transcribe_tokens(model, audio, rules, pad_to, beam=beam))
