@@ -47,6 +47,7 @@ class Transcript:
     audio_seconds: float
     tokens: list[int] = field(default_factory=list)
     encoder_seconds: float = 0.0
+    beam: int = 1             # the beam width it was decoded with (1: greedy)
 
 
 def to_mono_16k(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -139,7 +140,7 @@ class Transcriber:
         audio_seconds = len(a) / SAMPLE_RATE
         bounds = speech_bounds(a)
         if bounds is None:
-            return Transcript("", time.perf_counter() - t0, audio_seconds)
+            return Transcript("", time.perf_counter() - t0, audio_seconds, beam=beam)
         a = np.ascontiguousarray(a[bounds[0] : bounds[1]])
         cross_k, cross_v = self.encoder.run(None, {"audio": a[None]})
         t_enc = time.perf_counter() - t0
@@ -187,7 +188,7 @@ class Transcriber:
         else:
             tokens = beam_decode(beam_step, self.rules, audio_seconds=seconds, beam=beam)
         text = self.tokenizer.decode(tokens)
-        return Transcript(text, time.perf_counter() - t0, audio_seconds, tokens, t_enc)
+        return Transcript(text, time.perf_counter() - t0, audio_seconds, tokens, t_enc, beam)
 
 
 BUNDLE_NAME = "dictation-tiny-en"

@@ -418,6 +418,34 @@ def test_dictation_push_to_talk_appends_copies_and_keeps_history(make_window, so
     assert "meeting" not in QGuiApplication.clipboard().text().lower()  # only the new words
 
 
+def test_recognition_setting_sets_the_beam_of_each_dictation(make_window, source, qtbot):
+    from dictation.decoding import DEFAULT_BEAM
+    from dictation.gui.settings_dialog import with_defaults
+    from dictation.profiles import Profile
+
+    window = open_with_profile(make_window, source, beam=1)
+    view = window.dictation_view
+    beams: list[int] = []
+    real = window._dictated
+    window._dictated = lambda audio, transcript: (beams.append(transcript.beam), real(audio, transcript))
+    source.clips.append(speech("Please bring the budget sheets."))
+    push_to_talk(qtbot, window, view.talk_button)
+    qtbot.waitUntil(lambda: len(beams) == 1, timeout=WAIT_MS)
+    assert beams == [1]
+
+    dialog = window.open_settings()
+    assert dialog.decoding_combo.currentData() == 1
+    dialog.decoding_combo.setCurrentIndex(dialog.decoding_combo.findData(DEFAULT_BEAM))
+    dialog.accept()
+    assert Profile.open("Sam").settings()["beam"] == DEFAULT_BEAM
+    source.clips.append(speech("The meeting starts at nine thirty tomorrow."))
+    push_to_talk(qtbot, window, view.talk_button)
+    qtbot.waitUntil(lambda: len(beams) == 2, timeout=WAIT_MS)
+    assert beams[1] == DEFAULT_BEAM > 1
+    assert with_defaults({"beam": "many"})["beam"] == DEFAULT_BEAM  # a damaged value is not a crash
+    assert with_defaults({})["beam"] == DEFAULT_BEAM
+
+
 def test_space_types_in_the_text_area_instead_of_dictating(make_window, source, qtbot):
     window = open_with_profile(make_window, source)
     view = window.dictation_view

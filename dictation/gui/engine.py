@@ -100,11 +100,13 @@ class Engine(QObject):
         sample_rate: int,
         on_done: Callable[[Any], None],
         on_error: Callable[[str], None],
+        beam: int | None = None,
     ) -> None:
-        """Transcribe with the current model (the profile's adapted one, else base)."""
+        """Transcribe with the current model (the profile's adapted one, else base);
+        `beam`: beam width (None: the runtime's default; 1 greedy, for live previews)."""
         model_dir = self.model_dir()
         self.submit(
-            lambda: self._transcriber(model_dir).transcribe(audio, sample_rate),
+            lambda: self._transcriber(model_dir).transcribe(audio, sample_rate, beam=beam),
             on_done,
             on_error,
         )
@@ -114,13 +116,14 @@ class Engine(QObject):
         path: Path,
         on_done: Callable[[Any], None],
         on_error: Callable[[str], None],
+        beam: int | None = None,
     ) -> None:
         """Read (any format libsndfile knows, resampled to 16 kHz) and transcribe a file."""
         from dictation.audio import SAMPLE_RATE, load_audio
 
         model_dir = self.model_dir()
         self.submit(
-            lambda: self._transcriber(model_dir).transcribe(load_audio(path), SAMPLE_RATE),
+            lambda: self._transcriber(model_dir).transcribe(load_audio(path), SAMPLE_RATE, beam=beam),
             on_done,
             on_error,
         )

@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
             self._partial_busy = False
             log.debug("partial transcription failed: %s", message)
 
-        self.engine.transcribe(audio, rate, done, failed)
+        self.engine.transcribe(audio, rate, done, failed, beam=1)  # a preview: greedy, half the CPU
 
     def push_to_talk_released(self) -> None:
         if self.pages.currentIndex() == PAGE_ENROLL:
@@ -439,6 +439,7 @@ class MainWindow(QMainWindow):
             lambda transcript: self._dictated(audio, transcript),
             lambda message: self.dictation_view.show_status(
                 f"Transcription failed: {message}", "bad"),
+            beam=self.settings.get("beam"),
         )
 
     def _dictated(self, audio: np.ndarray, transcript: Any) -> None:
@@ -509,7 +510,8 @@ class MainWindow(QMainWindow):
         GUI thread too, since a long file takes a while to decode and resample."""
         self.statusBar().showMessage(f"Transcribing {path.name}\u2026")
         self.engine.transcribe_file(path, lambda t: self._file_done(path, t),
-                                    lambda message: self._file_failed(path, message))
+                                    lambda message: self._file_failed(path, message),
+                                    beam=self.settings.get("beam"))
 
     def _file_done(self, path: Path, transcript: Any) -> None:
         text = str(transcript.text).strip()

@@ -1,4 +1,5 @@
-"""Settings: microphone, compute device, copy/commands options and profile management.
+"""Settings: microphone, compute device, recognition (beam or greedy), copy/commands options
+and profile management.
 
 The dialog edits a settings dict; profile actions are emitted as signals for the main
 window to carry out (it owns the profile and the confirmation dialogs' consequences).
@@ -21,9 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from dictation.commands import SPOKEN_COMMANDS
+from dictation.decoding import DEFAULT_BEAM, check_beam
 from dictation.gui.style import label
 
 DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
+DECODING = ((DEFAULT_BEAM, f"Most accurate (weighs {DEFAULT_BEAM} readings of each take)"),
+            (1, "Fastest (one reading; more word errors)"))
 DEFAULT_SETTINGS: dict = {
     "mic": "",
     "device": "auto",
@@ -31,6 +35,7 @@ DEFAULT_SETTINGS: dict = {
     "hotkey": False,
     "commands": False,
     "live_preview": True,
+    "beam": DEFAULT_BEAM,
 }
 HOTKEY_REASON = (
     "A system-wide hotkey needs a keyboard hook outside Qt, which this version does not "
@@ -43,6 +48,10 @@ def with_defaults(settings: dict) -> dict:
     merged = dict(DEFAULT_SETTINGS)
     merged.update({k: v for k, v in settings.items() if v is not None})
     merged["hotkey"] = False  # not available in this version (see HOTKEY_REASON)
+    try:
+        merged["beam"] = check_beam(merged["beam"])
+    except ValueError:  # a hand-edited or damaged settings file: the default, not a crash
+        merged["beam"] = DEFAULT_BEAM
     return merged
 
 
@@ -85,6 +94,16 @@ class SettingsDialog(QDialog):
             self.device_combo.addItem(text, key)
         index = self.device_combo.findData(settings["device"])
         self.device_combo.setCurrentIndex(max(index, 0))
+        self.decoding_combo = QComboBox()
+        for beam, text in DECODING:
+            self.decoding_combo.addItem(text, beam)
+        index = self.decoding_combo.findData(settings["beam"])
+        if index < 0:  # another width, set outside this dialog: keep it selectable
+            self.decoding_combo.addItem(f"{settings['beam']} readings of each take", settings["beam"])
+            index = self.decoding_combo.count() - 1
+        self.decoding_combo.setCurrentIndex(index)
+        self.decoding_combo.setToolTip("Beam search: several candidate transcripts are followed at once and the "
+                                       "likeliest kept. Fewer word errors; the text takes a little longer.")
         self.auto_copy = QCheckBox("Copy each dictation to the clipboard")
         self.auto_copy.setChecked(bool(settings["auto_copy"]))
         self.hotkey = QCheckBox("Global push-to-talk hotkey (works in other apps)")
@@ -108,6 +127,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Microphone:", self.mic_combo)
         form.addRow("Compute device for adaptation:", self.device_combo)
+        form.addRow("Recognition:", self.decoding_combo)
         general_layout.addLayout(form)
         for widget in (self.auto_copy, self.live_preview, self.commands, commands_note, self.hotkey, hotkey_note):
             general_layout.addWidget(widget)
@@ -176,4 +196,5 @@ class SettingsDialog(QDialog):
             "hotkey": False,
             "commands": self.commands.isChecked(),
             "live_preview": self.live_preview.isChecked(),
+            "beam": int(self.decoding_combo.currentData()),
         }
