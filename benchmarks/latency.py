@@ -65,11 +65,11 @@ def main() -> int:
         audio, _ = speech_clip(seconds)
         row: dict = {"audio_s": round(len(audio) / 16000, 2)}
         for name, beam in (("ours", args.beam), ("ours_greedy", 1)):
-            row[name], row[name + "_text"] = timed(lambda beam=beam: ours.transcribe(audio, beam=beam).text)
+            row[name], row[name + "_text"] = timed(lambda beam=beam, audio=audio: ours.transcribe(audio, beam=beam).text)
         row["beam_over_greedy"] = round(row["ours"]["median_ms"] / row["ours_greedy"]["median_ms"], 3)
         if fw is not None:
             for name, beam in (("faster_whisper", 5), ("faster_whisper_greedy", 1)):
-                def run_fw(beam=beam) -> str:
+                def run_fw(beam=beam, audio=audio) -> str:
                     segs, _ = fw.transcribe(audio, beam_size=beam, without_timestamps=True, temperature=0,
                                             condition_on_previous_text=False, vad_filter=False)
                     return " ".join(s.text.strip() for s in segs)

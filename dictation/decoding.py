@@ -134,12 +134,28 @@ def beam_width(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def top_k(row: np.ndarray, k: int, near: float = 12.0) -> np.ndarray:
+    """Indices of the `k` largest entries of `row` (any order; ties broken arbitrarily).
+
+    Selecting among the entries within `near` of the maximum first: a comparison pass,
+    where a partition of the whole 51,864-token vocabulary costs ~0.4 ms per call on 2
+    cores, and a beam step makes two per hypothesis. Falls back to the whole row when
+    fewer than `k` entries are that near, so the result is always the exact top k.
+    """
+    k = min(k, row.size)
+    near_idx = np.flatnonzero(row >= row.max() - near)
+    if near_idx.size >= k:
+        return near_idx[np.argpartition(row[near_idx], -k)[-k:]]
+    return np.argpartition(row, -k)[-k:]
+
+
 BEAM_CANDIDATES = 1  # extra candidates per hypothesis, so an end-of-text does not starve the beam
 
 
-def _log_softmax(row: np.ndarray) -> np.ndarray:
-    top = row.max()
-    return row - (top + np.log(np.exp(row - top).sum()))
+def _log_softmax(rows: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of (n, vocab) logits (float32; -inf stays -inf)."""
+    top = rows.max(axis=1, keepdims=True)
+    return rows - (top + np.log(np.exp(rows - top).sum(axis=1, keepdims=True)))
 
 
 def beam_decode(
@@ -169,11 +185,11 @@ def beam_decode(
     finished: list[tuple[list[int], float]] = []
     while live and len(finished) < beam:
         candidates: list[tuple[float, int, int]] = []
+        mask = rules.suppress_begin if not live[0][0] else rules.suppress  # all live have one length
+        logps = _log_softmax(np.where(mask, -np.inf, np.asarray(logits, dtype=np.float32)))
         for i, (tokens, score) in enumerate(live):
-            mask = rules.suppress_begin if not tokens else rules.suppress
-            logp = _log_softmax(np.where(mask, -np.inf, logits[i]).astype(np.float64))
-            k = min(beam + BEAM_CANDIDATES, logp.size)
-            for t in np.argpartition(logp, -k)[-k:]:
+            logp = logps[i]
+            for t in top_k(logp, beam + BEAM_CANDIDATES):
                 if np.isfinite(logp[t]):
                     candidates.append((score + float(logp[t]), i, int(t)))
         candidates.sort(key=lambda c: -c[0])
@@ -234,6 +250,6 @@ def rescore_shortlist(approx: np.ndarray, hidden: np.ndarray, embedding: np.ndar
     out = np.array(approx, dtype=np.float32, copy=True)
     cand = shortlist(out, k, margin)
     if at_least > 0:
-        cand = np.union1d(cand, np.argpartition(out, -at_least)[-at_least:])
+        cand = np.union1d(cand, top_k(out, at_least))
     out[cand] = embedding[cand].astype(np.float32) @ hidden.astype(np.float32)
     return out

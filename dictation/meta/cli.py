@@ -114,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from dictation.meta.evaluate import evaluate_speaker, faster_whisper_wer, load_pairs
+    from dictation.meta.evaluate import evaluate_speaker, load_pairs
     from dictation.model.bundle import load_bundle
 
     torch.set_num_threads(args.threads)
