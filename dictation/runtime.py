@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dictation.decoding import (
+    BEAM_CANDIDATES,
     DEFAULT_BEAM,
     DecodingRules,
     TextTokenizer,
@@ -169,8 +170,8 @@ class Transcriber:
             x = self._embedding[np.array(rows)].astype(np.float32) + self._positions[offset : offset + n]
             approx, hidden, cache[0], cache[1] = self.decoder.run(None, {
                 "x": x, "cross_k": cross_k, "cross_v": cross_v, "self_k": cache[0], "self_v": cache[1]})
-            # A beam ranks beam + 1 candidates per hypothesis: each is rescored exactly.
-            extra = beam + 1 if beam > 1 else 0
+            # A beam ranks this many candidates per hypothesis: each is rescored exactly.
+            extra = beam + BEAM_CANDIDATES if beam > 1 else 0
             return np.stack([rescore_shortlist(approx[j], hidden[j], self._embedding, at_least=extra)
                              for j in range(len(rows))])
 
