@@ -163,7 +163,7 @@ def beam_decode(
     step: Callable[[list[int], list[list[int]]], np.ndarray],
     rules: DecodingRules,
     audio_seconds: float,
-    beam: int = 4,
+    beam: int = DEFAULT_BEAM,
     max_tokens: int | None = None,
 ) -> list[int]:
     """Beam search with the greedy decoder's runaway guards; returns the text tokens (no EOT).

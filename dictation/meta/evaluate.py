@@ -13,6 +13,7 @@ All error rates use `dictation.text.normalize_for_wer`.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -153,13 +154,22 @@ def evaluate_speaker(
 FASTER_WHISPER_BEAM = 5  # faster-whisper's default beam_size: stock Whisper as its users get it
 
 
-def faster_whisper_wer(test: list[tuple[np.ndarray, str]], beam: int = FASTER_WHISPER_BEAM) -> float | None:
-    """WER of stock Whisper tiny.en via faster-whisper (padded; beam 1 is greedy), if installed."""
+@functools.lru_cache(maxsize=1)
+def _faster_whisper_model():
+    """faster-whisper tiny.en, loaded once per process (a batch run scores every speaker at
+    two beam widths), or None when faster-whisper is not installed."""
     try:
         from faster_whisper import WhisperModel
     except ImportError:
         return None
-    fw = WhisperModel(str(backbone_dir()), device="cpu", compute_type="float32", cpu_threads=2)
+    return WhisperModel(str(backbone_dir()), device="cpu", compute_type="float32", cpu_threads=2)
+
+
+def faster_whisper_wer(test: list[tuple[np.ndarray, str]], beam: int = FASTER_WHISPER_BEAM) -> float | None:
+    """WER of stock Whisper tiny.en via faster-whisper (padded; beam 1 is greedy), if installed."""
+    fw = _faster_whisper_model()
+    if fw is None:
+        return None
     hyps = []
     for audio, _ in test:
         segs, _ = fw.transcribe(audio, beam_size=beam, without_timestamps=True, temperature=0,
