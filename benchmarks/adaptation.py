@@ -1,7 +1,8 @@
 """Adaptation time for 10 (or --phrases N) enrollment phrases: CPU, and CUDA when present.
 
 `python benchmarks/adaptation.py [--threads T] [--steps N] [--phrases N] [--repeats R]
-[--pairs DIR] [--bundle DIR] [--devices cpu,cuda] [--no-export] [--no-check] [--no-baseline]`
+[--pairs DIR] [--bundle DIR] [--devices cpu,cuda] [--precision P] [--no-export] [--no-check]
+[--no-baseline]`
 
 Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
 inner steps included; the steps the bundle gives that many phrases unless --steps) on 10
@@ -9,7 +10,9 @@ flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs of --pairs), then t
 (`cross_check`: two half-size adaptations and the transcription of every phrase by the
 base and the fold models). When the bundle adds speed copies of the phrases
 (`enroll_speed_copies`), the same phrases without copies are timed too, as the baseline
-(ratio printed). The first run on CUDA includes its start-up (kernel loading); the
+(ratio printed); when the inner loop runs in bfloat16 (the bundle's `inner_precision`
+"auto" on a CPU with native bfloat16, or --precision), the same adaptation in float32 is
+the second baseline. The first run on CUDA includes its start-up (kernel loading); the
 median over repeats is the figure to quote.
 """
 
@@ -37,12 +40,16 @@ def main() -> int:
     parser.add_argument("--devices", default="", help="comma-separated (default: cpu, and cuda when present)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-check", action="store_true")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the run without speed copies")
+    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                        help="inner-loop precision (default: the bundle's)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the baselines (no speed copies; float32)")
     args = parser.parse_args()
 
     import torch
 
-    from dictation.meta.adaptation import adapt, speed_copies_of
+    from dictation.meta.adaptation import adapt, precision_of, speed_copies_of
+    from dictation.meta.inner import resolve_precision
     from dictation.model.bundle import load_bundle
 
     torch.set_num_threads(args.threads)
@@ -58,33 +65,46 @@ def main() -> int:
     audio_s = sum(len(a) for a, _ in takes) / 16000
     devices = [d for d in args.devices.split(",") if d] or (
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    factors = speed_copies_of(load_bundle(args.bundle))
-    protocols = [factors] + ([()] if factors and not args.no_baseline else [])
+    first = load_bundle(args.bundle)
+    factors, precision = speed_copies_of(first), precision_of(first, args.precision)
     for device in devices:
+        used = resolve_precision(precision, device)
+        protocols = [(factors, used)]
+        if not args.no_baseline:
+            protocols += [((), used)] if factors else []
+            protocols += [(factors, "float32")] if used != "float32" else []
         medians = {}
         for proto in protocols:
             times = []
             for _ in range(args.repeats):
                 bundle = load_bundle(args.bundle)
                 t = time.perf_counter()
-                adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle, speed_copies=proto)
+                adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle, speed_copies=proto[0],
+                                precision=proto[1])
                 times.append(time.perf_counter() - t)
+                if proto == protocols[0]:
+                    app_adapted = adapted  # the app's protocol: the one exported below
             medians[proto] = statistics.median(times)
-            label = f"+ copies at {', '.join(f'{f:g}x' for f in proto)}" if proto else "no copies"
+            label = f"+ copies at {', '.join(f'{f:g}x' for f in proto[0])}" if proto[0] else "no copies"
             print(f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio) {label}, {adapted.steps} steps, "
-                  f"{args.threads} threads: median {medians[proto]:.2f} s "
+                  f"{proto[1]}, {args.threads} threads: median {medians[proto]:.2f} s "
                   f"(runs: {', '.join(f'{x:.2f}' for x in times)})")
-        if len(medians) == 2:
-            print(f"{device}: speed copies cost {medians[factors] / medians[()]:.2f}x the adaptation without them")
+        if ((), used) in medians:
+            print(f"{device}: speed copies cost {medians[(factors, used)] / medians[((), used)]:.2f}x "
+                  "the adaptation without them")
+        if (factors, "float32") in medians and used != "float32":
+            print(f"{device}: {used} takes {medians[(factors, used)] / medians[(factors, 'float32')]:.2f}x "
+                  "the time of float32")
     if not args.no_export:
         t = time.perf_counter()
         with tempfile.TemporaryDirectory() as d:
-            adapted.export(Path(d) / "model")
+            app_adapted.export(Path(d) / "model")
         print(f"ONNX export + parity check of the adapted model: {time.perf_counter() - t:.2f} s")
     if not args.no_check:
         from dictation.meta.adaptation import cross_check
 
-        check = cross_check(takes, steps=args.steps, device=devices[-1], bundle=load_bundle(args.bundle))
+        check = cross_check(takes, steps=args.steps, device=devices[-1], bundle=load_bundle(args.bundle),
+                            precision=args.precision)
         print(f"cross-validated check ({check.folds} folds, {devices[-1]}): {check.seconds:.2f} s; "
               f"WER base {check.before_wer:.1%}, adapted without the phrase {check.after_wer:.1%}")
     return 0

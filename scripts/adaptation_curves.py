@@ -35,7 +35,7 @@ from dictation.corpus.augment import with_speed_copies as speed_copies
 from dictation.corpus.common import default_corpus_dir
 from dictation.corpus.readers import read_manifest
 from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.meta.inner import batch_loss, inner_loop, make_batches
+from dictation.meta.inner import PRECISIONS, batch_loss, inner_loop, make_batches, resolve_precision
 from dictation.meta.train import speakers_by_split
 from dictation.model.bundle import load_bundle
 from dictation.model.inference import transcribe
@@ -110,6 +110,8 @@ def main() -> int:
     p.add_argument("--protocols", default="plain,speed")
     p.add_argument("--no-cv", action="store_true", help="skip the 2-fold cross-validation")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="inner-loop precision (default: as the app, bfloat16 where the CPU has it)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -157,7 +159,7 @@ def main() -> int:
         params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
         on_k(0, params)
         for k in range(1, record[-1] + 1):
-            params, _ = inner_loop(model, params, lrs, batch, 1)
+            params, _ = inner_loop(model, params, lrs, batch, 1, precision=args.precision)
             params = {n: v.detach().requires_grad_(True) for n, v in params.items()}
             if k in record:
                 on_k(k, params)
@@ -196,7 +198,7 @@ def main() -> int:
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))[: sizes[-1] + args.n_test]
         items = [(load_audio(u.audio_path), u.text) for u in us]
         test = items[sizes[-1]:]
-        row = {"speaker": spk, "source": us[0].source, "base_wer": test_wer(test, init), "wer": {}, "cv_loss": {}}
+        row = {"speaker": spk, "source": us[0].source, "precision": resolve_precision(args.precision), "base_wer": test_wer(test, init), "wer": {}, "cv_loss": {}}
         row["cv_wer"] = {}
         for size in sizes:
             enroll = items[:size]

@@ -288,6 +288,9 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
 
         info = json.loads((bundled_model_dir() / "bundle.json").read_text())
         assert reopened.metadata["speed_copies"] == info.get("enroll_speed_copies", [])
+        from dictation.meta.inner import resolve_precision
+
+        assert reopened.metadata["precision"] == resolve_precision(info.get("inner_precision", "float32"), device)
         assert (reopened.model_dir() / "encoder.onnx").is_file()
     else:
         assert done["reason"].startswith("not installed: adaptation made recognition")

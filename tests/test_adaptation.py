@@ -279,3 +279,51 @@ def test_the_shipped_rule_never_gives_more_takes_fewer_steps():
     steps = [steps_of(bundle, n) for n in range(1, 60)]
     assert steps[9] == bundle.info["inner_steps"]  # 10 takes: the meta-trained step count
     assert all(a <= b for a, b in zip(steps, steps[1:]))
+
+
+def test_bfloat16_inner_steps_follow_float32_and_keep_float32_parameters(takes, tokenizer):
+    """The bfloat16 passes compute a different (rounded) gradient, not another one: the
+    update after two steps points where float32's does, and the fast weights stay float32."""
+    from dictation.meta.inner import inner_loop
+
+    torch.set_num_threads(1)
+    bundle = load_bundle()
+    named = dict(bundle.model.named_parameters())
+    init = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
+    lrs = {n: bundle.inner_lrs[n] for n in bundle.adapt_names}
+    batch = make_batches(bundle.model, tokenizer, takes)
+    updates = {}
+    for precision in ("float32", "bfloat16"):
+        fast, losses = inner_loop(bundle.model, init, lrs, batch, 2, precision=precision)
+        assert all(v.dtype == torch.float32 for v in fast.values())
+        assert losses[1] < losses[0]
+        updates[precision] = torch.cat([(fast[n] - init[n]).detach().flatten() for n in init])
+    a, b = updates["float32"], updates["bfloat16"]
+    assert not torch.equal(a, b), "bfloat16 autocast did not take effect"
+    assert float(torch.nn.functional.cosine_similarity(a, b, dim=0)) > 0.99
+    with pytest.raises(ValueError, match="precision"):
+        inner_loop(bundle.model, init, lrs, batch, 1, precision="float16")
+
+
+def test_precision_comes_from_the_bundle_and_auto_needs_native_bfloat16(takes):
+    from dictation.meta.adaptation import precision_of
+    from dictation.meta.inner import cpu_has_native_bf16, resolve_precision
+
+    assert resolve_precision("auto", "cpu") == ("bfloat16" if cpu_has_native_bf16() else "float32")
+    assert resolve_precision("auto", "cuda") == "float32"  # resolving needs no GPU
+    assert resolve_precision("bfloat16", "cpu") == "bfloat16"
+    bundle = load_bundle()
+    bundle.info.pop("inner_precision", None)
+    assert precision_of(bundle) == "float32"  # bundles from before the setting adapt as they did
+    assert precision_of(bundle, "bfloat16") == "bfloat16"
+    adapted = adapt(takes[:2], steps=1, device="cpu", bundle=bundle, speed_copies=(), precision="bfloat16")
+    assert adapted.precision == "bfloat16"
+    bundle.info["inner_precision"] = "half"
+    with pytest.raises(AdaptationError, match="inner_precision"):
+        precision_of(bundle)
+    with pytest.raises(AdaptationError, match="precision"):
+        precision_of(load_bundle(), "int8")
+    shipped = load_bundle()
+    assert precision_of(shipped) == "auto"
+    assert adapt(takes[:2], steps=1, device="cpu", bundle=shipped, speed_copies=()).precision == \
+        resolve_precision("auto", "cpu")

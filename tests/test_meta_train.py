@@ -304,13 +304,17 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     from dictation.decoding import DEFAULT_BEAM
 
     assert res["beam"] == DEFAULT_BEAM  # decoded as the app decodes
+    from dictation.meta.inner import resolve_precision
+
+    assert res["precision"] == resolve_precision(bundle_info.get("inner_precision", "float32"))  # adapted as the app
     quick = subprocess.run(dictation_cli + ["evaluate", "--enroll", str(enroll), "--test", str(test), "--steps", "1",
-                                            "--json", "--threads", "1", "--no-finetune", "--no-check", "--beam", "1"],
+                                            "--json", "--threads", "1", "--no-finetune", "--no-check", "--beam", "1",
+                                            "--precision", "float32"],
                            capture_output=True, text=True, timeout=600)
     assert quick.returncode == 0, quick.stderr[-2000:]
     quick_res = json.loads(quick.stdout.strip().splitlines()[-1])
     assert "adapted_wer" in quick_res and "finetune_wer" not in quick_res and "gated_wer" not in quick_res
-    assert quick_res["beam"] == 1
+    assert quick_res["beam"] == 1 and quick_res["precision"] == "float32"
 
 
 def test_evaluate_speed_copies_flag(dictation_cli):

@@ -213,6 +213,7 @@ def _run(
                 "created": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "steps": total_steps,
                 "speed_copies": list(getattr(adapted, "speed_copies", ())),
+                "precision": getattr(adapted, "precision", "float32"),
                 "train_takes": len(train) - len(corrections),
                 "corrections": len(corrections),
                 "check": f"{check.folds}-fold cross-validation on {check.n_takes} recordings",

@@ -4,6 +4,8 @@ Meta-SGD: the bundle's meta-learned initial adaptation parameters, its per-tenso
 learning rates and its fixed number of inner steps. The inner loop runs on the takes plus,
 when the bundle names speeds (`enroll_speed_copies`), a copy of every take played at each
 of those speeds: on meta-validation speakers that lowered the adapted WER (model card).
+The passes run in the bundle's `inner_precision` ("auto": bfloat16 autocast on a CPU that
+has it natively, which halves the time of a step).
 Runs inside the adaptation worker process (torch); the GUI never imports this module.
 """
 
@@ -19,7 +21,7 @@ import torch
 
 from dictation.corpus.augment import check_speed_factors, with_speed_copies
 from dictation.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
-from dictation.meta.inner import inner_loop, make_batches
+from dictation.meta.inner import PRECISIONS, inner_loop, make_batches, resolve_precision
 from dictation.model.bundle import Bundle, load_bundle
 from dictation.model.inference import transcribe
 from dictation.model.loader import backbone_dir
@@ -56,6 +58,17 @@ def speed_copies_of(bundle: Bundle, override: Sequence[float] | None = None) -> 
         raise AdaptationError(f"{bundle.path / 'bundle.json'}: enroll_speed_copies: {exc}") from None
 
 
+def precision_of(bundle: Bundle, override: str | None = None) -> str:
+    """The inner loop's precision: `override` when given, else the bundle's
+    `inner_precision` (float32 for bundles that do not name one); "auto" stays "auto"
+    here and is resolved per device by the inner loop."""
+    value = override if override is not None else bundle.info.get("inner_precision", "float32")
+    if value not in PRECISIONS:
+        where = "precision" if override is not None else f"{bundle.path / 'bundle.json'}: inner_precision"
+        raise AdaptationError(f"{where} must be one of {', '.join(PRECISIONS)}, not {value!r}")
+    return value
+
+
 def steps_of(bundle: Bundle, n_takes: int, override: int | None = None) -> int:
     """Inner steps for `n_takes` takes: `override` when given, else the bundle's
     `inner_steps`, raised by its `inner_steps_by_takes` rule ([[min_takes, steps], ...]:
@@ -82,8 +95,9 @@ class AdaptedModel:
     """The bundle's model with a speaker's adapted parameters written in."""
 
     def __init__(self, bundle: Bundle, steps: int, losses: list[float], seconds: float, device: str,
-                 speed_copies: tuple[float, ...] = ()) -> None:
+                 speed_copies: tuple[float, ...] = (), precision: str = "float32") -> None:
         self.bundle = bundle
+        self.precision = precision
         self.speed_copies = speed_copies
         self.model = bundle.model
         self.steps = steps
@@ -106,6 +120,7 @@ class AdaptedModel:
             metadata={"model_version": self.bundle.info["version"], "adapted": True,
                       "adapt_steps": self.steps, "adapt_seconds": round(self.seconds, 2),
                       "adapt_device": self.device, "adapt_speed_copies": list(self.speed_copies),
+                      "adapt_precision": self.precision,
                       "adapt_losses": [round(x, 4) for x in self.losses]},
         )
 
@@ -118,24 +133,26 @@ def adapt(
     should_cancel: Callable[[], bool] | None = None,
     bundle: Bundle | None = None,
     speed_copies: Sequence[float] | None = None,
+    precision: str | None = None,
 ) -> AdaptedModel:
     """Run the inner loop on all takes (plus their speed copies: `speed_copies`, by default
-    the bundle's) for `steps` steps (default: `steps_of` the bundle for this many takes);
-    return the adapted model (not yet exported). Timed from here, so the copies'
-    resampling counts as adaptation time."""
+    the bundle's) for `steps` steps (default: `steps_of` the bundle for this many takes),
+    in `precision` (default: the bundle's, `precision_of`); return the adapted model (not
+    yet exported). Timed from here, so the copies' resampling counts as adaptation time."""
     if not takes:
         raise AdaptationError("no enrollment takes to adapt on")
     dev = resolve_device(device)
     t0 = time.perf_counter()
     bundle = bundle or load_bundle()
     factors = speed_copies_of(bundle, speed_copies)
+    used = resolve_precision(precision_of(bundle, precision), dev)
     model = bundle.model.to(dev).eval()
     steps = steps_of(bundle, len(takes), steps)
     tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
     losses = _adapt_in_place(bundle, tokenizer, with_speed_copies(takes, factors), steps, dev, progress,
-                             should_cancel)
+                             should_cancel, used)
     model.to("cpu")
-    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors)
+    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors, used)
 
 
 def _adapt_in_place(
@@ -146,6 +163,7 @@ def _adapt_in_place(
     dev: torch.device,
     progress: Callable[[int, int, float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    precision: str = "float32",
 ) -> list[float]:
     """`steps` inner steps on `takes` from the model's current values (on `dev`), written
     back into the model; returns the loss before each step."""
@@ -158,7 +176,7 @@ def _adapt_in_place(
     for step in range(1, steps + 1):
         if should_cancel is not None and should_cancel():
             raise AdaptationCancelled("adaptation cancelled")
-        params, step_losses = inner_loop(model, params, lrs, batch, 1)
+        params, step_losses = inner_loop(model, params, lrs, batch, 1, precision=precision)
         params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
         losses.extend(step_losses)
         if progress is not None:
@@ -197,14 +215,16 @@ def cross_check(
     folds: int = CHECK_FOLDS,
     speed_copies: Sequence[float] | None = None,
     beam: int = DEFAULT_BEAM,
+    precision: str | None = None,
 ) -> CrossCheck:
     """Word error rate of the base model and of held-out adapted models on the takes.
 
     Each fold's takes are transcribed by the model adapted (same steps, same rates) on
     the other folds, so every take is scored by a model that never saw it, and every
     take counts: a check on 10 takes instead of a held-back 2. Each fold adapts like
-    `adapt` (with the speed copies of its training takes only). Torch transcription on
-    the CPU with the app's beam (`beam`), like `AdaptedModel.transcribe_torch`.
+    `adapt` (with the speed copies of its training takes only, in the same precision).
+    Torch transcription on the CPU with the app's beam (`beam`), like
+    `AdaptedModel.transcribe_torch`.
     """
     if len(takes) < 2:
         raise AdaptationError("cross-checking needs at least 2 takes")
@@ -220,6 +240,7 @@ def cross_check(
     named = dict(model.named_parameters())
     init = {n: named[n].detach().clone() for n in bundle.adapt_names}
     dev = resolve_device(device)
+    used = resolve_precision(precision_of(bundle, precision), dev)
 
     def restore() -> None:
         model.to("cpu")
@@ -236,7 +257,7 @@ def cross_check(
             restore()
             model.to(dev)
             _adapt_in_place(bundle, tokenizer, with_speed_copies(train, factors), steps, dev,
-                            should_cancel=should_cancel)
+                            should_cancel=should_cancel, precision=used)
             model.to("cpu")
             for i, (audio, _) in enumerate(takes):
                 if fold_of(i, folds) == fold:

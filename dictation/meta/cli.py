@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Adam learning rate of the plain fine-tuning baseline (default: tuned value)")
     e.add_argument("--beam", type=beam_width, default=None, metavar="N",
                    help="beam width of every transcription (default: the app's; 1 is greedy)")
+    e.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                   help="precision of the adaptation passes, MAML and fine-tuning alike (default: the "
+                   "bundle's inner_precision, as the app)")
     e.add_argument("--reference", action="store_true",
                    help="also score faster-whisper tiny.en (if installed): whisper_tiny_wer at its default "
                    "beam 5, whisper_tiny_greedy_wer greedy")
@@ -180,6 +183,8 @@ def _speaker_options(args: argparse.Namespace) -> dict:
         out["finetune_lr"] = args.finetune_lr
     if args.speed_copies is not None:
         out["speed_copies"] = args.speed_copies
+    if args.precision is not None:
+        out["precision"] = args.precision
     return out
 
 

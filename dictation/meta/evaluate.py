@@ -79,17 +79,22 @@ def evaluate_speaker(
     with_gate: bool = True,
     speed_copies: tuple[float, ...] | None = None,
     beam: int = DEFAULT_BEAM,
+    precision: str | None = None,
 ) -> dict:
     """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`.
 
     `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app).
-    `beam`: beam width of every transcription, the check's included (default: the app's)."""
+    `beam`: beam width of every transcription, the check's included (default: the app's).
+    `precision`: of the adaptation passes, MAML, fine-tuning and check alike (default: the
+    bundle's, as the app)."""
     from dictation.corpus.augment import with_speed_copies
-    from dictation.meta.adaptation import speed_copies_of, steps_of
+    from dictation.meta.adaptation import precision_of, speed_copies_of, steps_of
+    from dictation.meta.inner import autocast_for, resolve_precision
 
     torch.manual_seed(0)
     bundle = bundle or load_bundle()
     factors = speed_copies_of(bundle, speed_copies)
+    used = resolve_precision(precision_of(bundle, precision))  # evaluation adapts on the CPU
     bdir = backbone_dir()
     tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
     model = bundle.model.eval()
@@ -99,7 +104,7 @@ def evaluate_speaker(
     steps = steps_of(bundle, len(enroll), steps)
     refs = [t for _, t in test]
     out: dict = {"n_enroll": len(enroll), "n_test": len(test), "steps": steps, "speed_copies": list(factors),
-                 "beam": beam}
+                 "beam": beam, "precision": used}
 
     base_hyps = _transcribe_all(bundle, test, rules, tok, beam)
     out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
@@ -107,7 +112,8 @@ def evaluate_speaker(
     t0 = time.perf_counter()
     batch = make_batches(model, tok, with_speed_copies(enroll, factors))  # as the app on a CPU
     params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
-    fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps)
+    fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps,
+                              precision=used)
     out["adapt_seconds"] = time.perf_counter() - t0
     _set_params(bundle, {n: v.detach() for n, v in fast.items()})
     hyps = _transcribe_all(bundle, test, rules, tok, beam)
@@ -121,7 +127,8 @@ def evaluate_speaker(
         t0 = time.perf_counter()
         for _ in range(steps):
             opt.zero_grad()
-            loss = batch_loss(model, params, batch)
+            with autocast_for(used):
+                loss = batch_loss(model, params, batch)
             loss.backward()
             opt.step()
         out["finetune_seconds"] = time.perf_counter() - t0
@@ -138,7 +145,8 @@ def evaluate_speaker(
         from dictation.meta.adaptation import cross_check
 
         _set_params(bundle, meta_init)
-        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam)
+        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam,
+                            precision=used)
         out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
         out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
         out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]

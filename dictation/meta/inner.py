@@ -17,6 +17,7 @@ in batches of 5 against 20.9 s in one (`benchmarks/adaptation.py`; model card,
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -127,18 +128,22 @@ def batch_loss(model: Whisper, params: dict[str, torch.Tensor] | None, batch: Ba
 
 
 def _loss_and_grads(model: Whisper, fast: dict[str, torch.Tensor], batch: Batches,
-                    create_graph: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                    create_graph: bool, precision: str = "float32") -> tuple[torch.Tensor, list[torch.Tensor]]:
     """batch_loss and its gradient in `fast`; over a list, one backward pass per batch (so
-    only one batch's activations are alive at a time), summed with the token weights."""
+    only one batch's activations are alive at a time), summed with the token weights. The
+    forward passes run under `autocast_for(precision)`, the backward passes outside it (as
+    torch advises; they follow the forward's dtypes); the loss (autocast computes it in
+    float32) and the gradients come back in the parameters' own dtype."""
     batches = [batch] if isinstance(batch, Batch) else list(batch)
     total = sum(b.n_tokens for b in batches)
     values = list(fast.values())
     loss_sum: torch.Tensor | None = None
     grad_sum: list[torch.Tensor] | None = None
     for b in batches:
-        loss = batch_loss(model, fast, b) * (b.n_tokens / total if len(batches) > 1 else 1.0)
+        with autocast_for(precision, b.lower.device):
+            loss = batch_loss(model, fast, b) * (b.n_tokens / total if len(batches) > 1 else 1.0)
         grads = torch.autograd.grad(loss, values, allow_unused=True, create_graph=create_graph)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(values, grads)]
+        grads = [torch.zeros_like(p) if g is None else g.to(p.dtype) for p, g in zip(values, grads)]
         loss = loss if create_graph else loss.detach()
         loss_sum = loss if loss_sum is None else loss_sum + loss
         grad_sum = grads if grad_sum is None else [a + g for a, g in zip(grad_sum, grads)]
@@ -162,6 +167,39 @@ def _functional_logits(model: Whisper, params: dict[str, torch.Tensor], batch: B
     return functional_call(_Upper(model), {"m." + k: v for k, v in params.items()}, (batch,))
 
 
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX),
+    which makes bfloat16 autocast about twice as fast; without it bfloat16 is emulated
+    and slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """'auto': bfloat16 on a CPU with native bfloat16, else float32 (CUDA steps are
+    already fast; meta-training keeps float32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bfloat16" if torch.device(device).type == "cpu" and cpu_has_native_bf16() else "float32"
+
+
+def autocast_for(precision: str, device: torch.device | str = "cpu") -> contextlib.AbstractContextManager:
+    """The context the inner loop's forward and backward passes run in: bfloat16 autocast
+    (matrix products in bfloat16, losses, norms and the parameters themselves in float32)
+    or nothing."""
+    resolved = resolve_precision(precision, device)
+    if resolved == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
 def inner_loop(
     model: Whisper,
     params: dict[str, torch.Tensor],
@@ -171,6 +209,7 @@ def inner_loop(
     max_grad_norm: float = 5.0,
     on_step=None,
     second_order: bool = False,
+    precision: str = "float32",
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
     """Meta-SGD steps  p <- p - lr_p * grad_p  on `batch`.
 
@@ -180,12 +219,17 @@ def inner_loop(
     keeps the inner gradients in the graph (full MAML: the outer gradient also sees how
     each step's gradient depends on the values before it), at roughly three times the
     cost of a step; the clipping scale stays a constant. `batch` may be a list of batches
-    (`make_batches`): the same steps, computed a batch at a time.
+    (`make_batches`): the same steps, computed a batch at a time. `precision` "bfloat16"
+    (or "auto" on a CPU with native bfloat16) runs the passes under bfloat16 autocast: on
+    this project's CPU about half the time per step, with an update whose direction
+    matches float32's (cosine 0.9998 over 2 steps on 30 phrases; model card). The
+    parameters, the loss and the update stay float32.
     """
     fast = dict(params)
     losses = []
+    resolve_precision(precision)  # a bad name fails before any work
     for step in range(steps):
-        loss, grads = _loss_and_grads(model, fast, batch, second_order)
+        loss, grads = _loss_and_grads(model, fast, batch, second_order, precision)
         norm = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads))
         scale = min(1.0, max_grad_norm / (float(norm) + 1e-6))
         if not second_order:
