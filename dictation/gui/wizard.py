@@ -200,7 +200,7 @@ class EnrollmentWizard(QWidget):
             f"{len(self.accepted)} sentences recorded in this session; {total} in your profile "
             "in all. You can adapt the model to your voice now, or record more sentences first: "
             "on the project's test voices 10 sentences cut word errors by about a fifth, 30 by "
-            "about 30 %. From 20 sentences on, adaptation takes twice the steps (a few minutes "
+            "about a third. From 20 sentences on, adaptation takes twice the steps (a few minutes "
             "on a CPU)."
         )
         self.adapt_button.setEnabled(total > 0)
