@@ -307,8 +307,16 @@ def test_bfloat16_inner_steps_follow_float32_and_keep_float32_parameters(takes, 
 
 def test_precision_comes_from_the_bundle_and_auto_needs_native_bfloat16(takes):
     from dictation.meta.adaptation import precision_of
-    from dictation.meta.inner import cpu_has_native_bf16, resolve_precision
+    from dictation.meta.inner import PRECISIONS, cpu_has_native_bf16, resolve_precision
 
+    import argparse
+
+    from dictation.meta.cli import register
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    evaluate = sub.choices["evaluate"]
+    assert next(a for a in evaluate._actions if a.dest == "precision").choices == PRECISIONS
     assert resolve_precision("auto", "cpu") == ("bfloat16" if cpu_has_native_bf16() else "float32")
     assert resolve_precision("auto", "cuda") == "float32"  # resolving needs no GPU
     assert resolve_precision("bfloat16", "cpu") == "bfloat16"

@@ -76,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Adam learning rate of the plain fine-tuning baseline (default: tuned value)")
     e.add_argument("--beam", type=beam_width, default=None, metavar="N",
                    help="beam width of every transcription (default: the app's; 1 is greedy)")
+    # dictation.meta.inner.PRECISIONS, spelled out so that parsing imports no torch
     e.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                    help="precision of the adaptation passes, MAML and fine-tuning alike (default: the "
                    "bundle's inner_precision, as the app)")
