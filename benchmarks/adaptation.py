@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SENTENCES, speech_clip  # noqa: E402
 
+from dictation.meta.inner import PRECISIONS, resolve_precision  # noqa: E402
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,7 +42,7 @@ def main() -> int:
     parser.add_argument("--devices", default="", help="comma-separated (default: cpu, and cuda when present)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-check", action="store_true")
-    parser.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="inner-loop precision (default: the bundle's)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the baselines (no speed copies; float32)")
@@ -49,7 +51,6 @@ def main() -> int:
     import torch
 
     from dictation.meta.adaptation import adapt, precision_of, speed_copies_of
-    from dictation.meta.inner import resolve_precision
     from dictation.model.bundle import load_bundle
 
     torch.set_num_threads(args.threads)

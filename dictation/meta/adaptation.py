@@ -5,7 +5,7 @@ learning rates and its fixed number of inner steps. The inner loop runs on the t
 when the bundle names speeds (`enroll_speed_copies`), a copy of every take played at each
 of those speeds: on meta-validation speakers that lowered the adapted WER (model card).
 The passes run in the bundle's `inner_precision` ("auto": bfloat16 autocast on a CPU that
-has it natively, which halves the time of a step).
+has it natively: 0.59x the float32 time for 10 takes on this project's CPU, model card).
 Runs inside the adaptation worker process (torch); the GUI never imports this module.
 """
 

@@ -172,8 +172,8 @@ PRECISIONS = ("float32", "bfloat16", "auto")
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX),
-    which makes bfloat16 autocast about twice as fast; without it bfloat16 is emulated
-    and slower than float32."""
+    where bfloat16 autocast pays (0.59x the float32 adaptation time on this project's
+    CPU); without it bfloat16 is emulated and slower than float32."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
