@@ -71,6 +71,8 @@ def summarize(paths: list[Path]) -> None:
                 sa = [r["wer"][proto][k] for r in have if r["source"] == src]
                 print(f"    {src:8s} n={len(sb):2d}: {np.mean(sb):.2%} -> {np.mean(sa):.2%} "
                       f"({1 - np.mean(sa) / max(np.mean(sb), 1e-9):.0%} relative)")
+    for proto in [p for p in protos if all(p in r.get("cv_loss", {}) for r in rows)]:
+        select_steps_by_cv_loss(rows, proto, worse)
     from dictation.adapt.worker import decide_install
 
     for proto in [p for p in protos if all(p in r.get("cv_wer", {}) for r in rows)]:
@@ -93,6 +95,39 @@ def summarize(paths: list[Path]) -> None:
                       f"worse than base {worse(g)}")
 
 
+def select_steps_by_cv_loss(rows: list[dict], proto: str, worse) -> None:
+    """What choosing each speaker's step count by its cross-validated loss would give:
+    for each candidate set, the k with the lowest cv_loss (ties: the fewest steps), its
+    test WER against the fixed step counts, and the oracle (best test WER in the set)."""
+    ks = sorted(set.intersection(*(set(r["wer"][proto]) & set(r["cv_loss"][proto]) for r in rows)), key=int)
+    if len(ks) < 2:
+        return
+
+    def test_wer(r, k):
+        return r["base_wer"] if k == "0" else r["wer"][proto][k]
+
+    sets = [ks[i:] for i in range(len(ks) - 1)]  # every suffix: "this many steps or more"
+    if {"5", "10"} <= set(ks) and ["5", "10"] not in sets:
+        sets.append(["5", "10"])
+    if "0" not in ks:
+        sets.append(["0"] + ks)  # may also refuse to adapt
+    sets = [c for c in sets if len(c) >= 2]
+    for cand in sets:
+        chosen = [min(cand, key=lambda k: (r["cv_loss"][proto][k], int(k))) for r in rows]
+        got = [test_wer(r, k) for r, k in zip(rows, chosen)]
+        oracle = [min(test_wer(r, k) for k in cand) for r in rows]
+        counts = {k: chosen.count(k) for k in cand}
+        print(f"{proto}: steps chosen by cross-validated loss among {{{','.join(cand)}}}: mean {np.mean(got):.2%}, "
+              f"worse than base {worse(got)}, chosen {counts}; oracle {np.mean(oracle):.2%}")
+        for src in sorted({r["source"] for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r["source"] == src]
+            b = np.mean([rows[i]["base_wer"] for i in idx])
+            g = np.mean([got[i] for i in idx])
+            picks = [chosen[i] for i in idx]
+            print(f"    {src:8s} n={len(idx):2d}: {b:.2%} -> {g:.2%} ({1 - g / max(b, 1e-9):.0%} relative), "
+                  f"chosen {dict(sorted((k, picks.count(k)) for k in set(picks)))}")
+
+
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--summary":
         summarize([Path(a) for a in sys.argv[2:]])
@@ -109,6 +144,9 @@ def main() -> int:
     p.add_argument("--steps", default="3,5,8,12")
     p.add_argument("--protocols", default="plain,speed")
     p.add_argument("--no-cv", action="store_true", help="skip the 2-fold cross-validation")
+    p.add_argument("--cv-loss-only", action="store_true",
+                   help="cross-validate the token loss only (no transcription of the folds: "
+                   "what choosing a step count per speaker needs)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="inner-loop precision (default: as the app, bfloat16 where the CPU has it)")
@@ -176,6 +214,8 @@ def main() -> int:
             def score(k, params, hb=hb, held=held):
                 with torch.no_grad():
                     total[k] = total.get(k, 0.0) + float(batch_loss(model, params, hb)) / 2
+                if args.cv_loss_only:
+                    return
                 set_params(params)
                 hyps.setdefault(k, []).extend(transcribe(model, a, rules, tok) for a, _ in held)
                 set_params(init)
@@ -214,7 +254,8 @@ def main() -> int:
                     continue
                 losses, cv_wer = cv_losses(enroll, augment)
                 row["cv_loss"][key] = {k: round(v, 4) for k, v in losses.items()}
-                row["cv_wer"][key] = cv_wer
+                if cv_wer:
+                    row["cv_wer"][key] = cv_wer
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)

@@ -364,3 +364,18 @@ def test_changed_transcript_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Monke
     recs = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
     assert sorted(r["text"] for r in recs) == sorted(json.loads(x)["text"] for x in lines)
     assert len(recs) == 2
+
+
+@needs_engines
+def test_build_splits_keeps_only_those_speakers(tmp_path: Path) -> None:
+    """`--splits test` builds held-out speakers only; the cap counts speakers of that split."""
+    everyone = [sp.id for sp in sources.Espeak().speakers(0)]
+    held_out = [s for s in everyone if split_of(s) == "test"]
+    assert held_out and len(held_out) < len(everyone)
+    summary = corpus_build.build(tmp_path / "c", "espeak:2", max_utterances=1, seed=0, splits="test")
+    built = {u.speaker for u in read_manifest(tmp_path / "c")}
+    assert built == set(held_out[:2])
+    assert summary.speakers["espeak"] == 2
+    assert cli_main(["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1",
+                     "--splits", "test,heldout"]) == 2
+    assert not (tmp_path / "d" / corpus_build.MANIFEST).exists()

@@ -187,9 +187,30 @@ class Progress:
         self.stream.flush()
 
 
+def parse_splits(text: str | None) -> frozenset[str] | None:
+    """`test,validation` -> those split names (None: every split); unknown names raise ValueError."""
+    if not text:
+        return None
+    from dictation.corpus.splits import SPLITS
+
+    names = frozenset(p.strip() for p in text.split(",") if p.strip())
+    unknown = sorted(names - set(SPLITS))
+    if unknown or not names:
+        raise ValueError(f"unknown split {', '.join(unknown) or repr(text)}; known: {', '.join(SPLITS)}")
+    return names
+
+
 def plan(requests: list[SourceRequest], seed: int, max_speakers: int | None,
-         max_utterances: int | None, summary: Summary, log: TextIO) -> list[tuple[Speaker, list[Item]]]:
-    """Speakers and their items, in build order; unavailable sources are reported and skipped."""
+         max_utterances: int | None, summary: Summary, log: TextIO,
+         splits: frozenset[str] | None = None) -> list[tuple[Speaker, list[Item]]]:
+    """Speakers and their items, in build order; unavailable sources are reported and skipped.
+
+    `splits` keeps only the speakers of those splits (`assets/corpus_splits.json`, or the
+    hash rule for unlisted ones), before the per-source speaker cap: an evaluator can build
+    the 24 held-out speakers without the 14 hours of meta-training speech.
+    """
+    from dictation.corpus.splits import split_of
+
     out = []
     for req in requests:
         src = SOURCES[req.name]()
@@ -200,6 +221,8 @@ def plan(requests: list[SourceRequest], seed: int, max_speakers: int | None,
             summary.unavailable[req.name] = str(exc)
             log.write(f"[corpus] {req.name}: skipped - {exc}\n")
             continue
+        if splits is not None:
+            speakers = [sp for sp in speakers if split_of(sp.id) in splits]
         cap = req.max_speakers if req.max_speakers is not None else max_speakers
         for sp in speakers[:cap] if cap is not None else speakers:
             out.append((sp, src.items(sp, max_utterances, seed)))
@@ -221,13 +244,17 @@ def _adopt(out_dir: Path, speaker: Speaker, item: Item) -> dict | None:
 
 def build(out_dir: Path, sources: str | None = None, max_speakers: int | None = None,
           max_utterances: int | None = None, seed: int = 0, jobs: int = 1,
-          log: TextIO = sys.stderr) -> Summary:
-    """Build (or resume) the corpus in `out_dir`; returns what happened."""
+          log: TextIO = sys.stderr, splits: str | None = None) -> Summary:
+    """Build (or resume) the corpus in `out_dir`; returns what happened.
+
+    `splits` ("test,validation") builds only those splits' speakers; see `plan`.
+    """
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = Summary()
-    todo_plan = plan(parse_sources(sources), seed, max_speakers, max_utterances, summary, log)
+    todo_plan = plan(parse_sources(sources), seed, max_speakers, max_utterances, summary, log,
+                     parse_splits(splits))
     done = read_done(out_dir)
 
     units: list[tuple[str, Speaker, list[Item]]] = []

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated NAME[:MAX_SPEAKERS] from fotaq, flite, festival, pico, espeak, "
                    "piper, kokoro (default: all, in that order)")
     b.add_argument("--max-speakers", type=int, default=None, help="at most N speakers per source")
+    b.add_argument("--splits", default=None, metavar="SPLIT[,SPLIT]",
+                   help="only the speakers of these splits (train, validation, test; see `corpus splits`): "
+                   "`--splits test` builds the held-out speakers that `evaluate --heldout` needs")
     b.add_argument("--max-utterances", type=int, default=None, help="at most N utterances per speaker")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--jobs", type=int, default=max(1, min(2, (os.cpu_count() or 2) // 2)),
@@ -45,7 +48,8 @@ def _build(args: argparse.Namespace) -> int:
 
     out = args.out or default_corpus_dir()
     try:
-        summary = build(out, args.sources, args.max_speakers, args.max_utterances, args.seed, args.jobs)
+        summary = build(out, args.sources, args.max_speakers, args.max_utterances, args.seed, args.jobs,
+                        splits=args.splits)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
