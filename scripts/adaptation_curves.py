@@ -45,8 +45,19 @@ from dictation.text import wer
 SPEEDS = (0.9, 1.1)  # protocol "speed"; "plain" adapts on the takes alone, whatever the bundle names
 
 
-def with_speed_copies(items):
-    return speed_copies(items, SPEEDS)
+def with_speed_copies(items, speeds=SPEEDS):
+    return speed_copies(items, speeds)
+
+
+def protocol_speeds(proto: str) -> tuple[float, ...]:
+    """The copies' speeds a protocol names: 'speed' is 0.9x and 1.1x, 'speed0.85/0.95/1.05/1.15'
+    lists its own; none without a speed part."""
+    for mod in proto.split("+"):
+        if mod == "speed":
+            return SPEEDS
+        if mod.startswith("speed"):
+            return tuple(float(x) for x in mod[5:].split("/"))
+    return ()
 
 
 def summarize(paths: list[Path]) -> None:
@@ -181,7 +192,8 @@ def main() -> int:
 
     def protocol_lrs(proto: str) -> dict[str, torch.Tensor]:
         """'plain', or '+'-joined modifiers: 'lrX' scales every rate by X, 'enc'/'dec'
-        adapt only the encoder/decoder tensors, 'speed' adds speed-perturbed copies."""
+        adapt only the encoder/decoder tensors, 'speed' adds speed-perturbed copies (0.9x and
+        1.1x; 'speed0.85/0.95/1.05/1.15' names its own speeds)."""
         scaled = dict(base_lrs)
         for mod in proto.split("+"):
             if mod.startswith("lr"):
@@ -189,7 +201,7 @@ def main() -> int:
             elif mod in ("enc", "dec"):
                 keep = "encoder." if mod == "enc" else "decoder."
                 scaled = {n: v if n.startswith(keep) else torch.zeros_like(v) for n, v in scaled.items()}
-            elif mod not in ("plain", "speed"):
+            elif mod != "plain" and not mod.startswith("speed"):
                 raise SystemExit(f"unknown protocol part {mod!r}")
         return scaled
 
@@ -202,13 +214,13 @@ def main() -> int:
             if k in record:
                 on_k(k, params)
 
-    def cv_losses(enroll, augment):
+    def cv_losses(enroll, speeds):
         half = len(enroll) // 2
         folds = [(enroll[:half], enroll[half:]), (enroll[half:], enroll[:half])]
         total, refs, hyps = {}, [], {}
         for train, held in folds:
             hb = make_batches(model, tok, held, device)
-            tb = make_batches(model, tok, with_speed_copies(train) if augment else train, device)
+            tb = make_batches(model, tok, with_speed_copies(train, speeds), device)
             refs += [t for _, t in held]
 
             def score(k, params, hb=hb, held=held):
@@ -244,15 +256,15 @@ def main() -> int:
             enroll = items[:size]
             for proto in args.protocols.split(","):
                 key = proto if len(sizes) == 1 else f"{proto}@{size}"
-                augment = "speed" in proto.split("+")
+                speeds = protocol_speeds(proto)
                 lrs = protocol_lrs(proto)
-                batch = make_batches(model, tok, with_speed_copies(enroll) if augment else enroll, device)
+                batch = make_batches(model, tok, with_speed_copies(enroll, speeds), device)
                 wers = {}
                 curve(batch, lambda k, params: k and wers.__setitem__(k, test_wer(test, params)))
                 row["wer"][key] = wers
                 if args.no_cv:
                     continue
-                losses, cv_wer = cv_losses(enroll, augment)
+                losses, cv_wer = cv_losses(enroll, speeds)
                 row["cv_loss"][key] = {k: round(v, 4) for k, v in losses.items()}
                 if cv_wer:
                     row["cv_wer"][key] = cv_wer

@@ -13,15 +13,18 @@ import soundfile as sf
 
 from dictation.cli import main as cli_main
 from dictation.corpus import build as corpus_build
-from dictation.corpus import fotaq, kokoro, sources
+from dictation.corpus import fotaq, kokoro, sources, texts
 from dictation.corpus.common import EngineUnavailable, decode_audio
 from dictation.corpus.readers import read_manifest
 from dictation.corpus.splits import SPLITS, generate_splits, load_splits, split_of, tasks_by_split
 from dictation.corpus.stats import corpus_stats
 from dictation.text import clean_transcript
 
-HAVE_ENGINES = shutil.which("flite") is not None and shutil.which("espeak-ng") is not None
-needs_engines = pytest.mark.skipif(not HAVE_ENGINES, reason="flite and espeak-ng not installed (apt-get install flite espeak-ng)")
+# The synthetic speakers read WordNet's example sentences: the build refuses to run without them.
+HAVE_ENGINES = (shutil.which("flite") is not None and shutil.which("espeak-ng") is not None
+                and bool(texts.wordnet_sentences()))
+needs_engines = pytest.mark.skipif(
+    not HAVE_ENGINES, reason="flite, espeak-ng or wordnet-base not installed (apt-get install flite espeak-ng wordnet-base)")
 KEYS = {"audio", "text", "speaker", "source", "licence", "duration"}
 
 
@@ -47,7 +50,7 @@ def _fotaq_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, corpus_build.Summary, bool]:
     """One small build shared by the tests below (2 worker processes)."""
     if not HAVE_ENGINES:
-        pytest.skip("flite and espeak-ng not installed")
+        pytest.skip("flite, espeak-ng or wordnet-base not installed")
     with_fotaq = FOTAQ_ARCHIVE is not None
     out = tmp_path_factory.mktemp("corpus")
     names = "flite:2,espeak:2" + (",fotaq:1" if with_fotaq else "")
@@ -137,7 +140,8 @@ def test_missing_engine_names_the_package_and_build_continues(tmp_path: Path, mo
     monkeypatch.setenv("PATH", str(bin_dir))  # flite (and everything else) is "not installed"
     with pytest.raises(EngineUnavailable, match="apt-get install flite"):
         sources.Flite().check()
-    summary = corpus_build.build(tmp_path / "c", "flite:1,espeak:1", max_utterances=2, seed=0)
+    summary = corpus_build.build(tmp_path / "c", "flite:1,espeak:1", max_utterances=2, seed=0,
+                                 templates_only=True)  # about engines, whatever the texts
     assert "apt-get install flite" in summary.unavailable["flite"]
     assert "flite: SKIPPED" in summary.report() and "apt-get install flite" in summary.report()
     if espeak:
@@ -178,7 +182,8 @@ class _HalfBroken(sources.Source):
 def test_unreadable_audio_is_skipped_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sources.SOURCES, "halfbroken", _HalfBroken)
     monkeypatch.setitem(corpus_build.SOURCES, "halfbroken", _HalfBroken)
-    summary = corpus_build.build(tmp_path, "halfbroken", max_utterances=4, seed=0, jobs=1)
+    # templates_only: what the clips say does not matter here, and WordNet may be absent.
+    summary = corpus_build.build(tmp_path, "halfbroken", max_utterances=4, seed=0, jobs=1, templates_only=True)
     assert summary.new["halfbroken"] == 2
     assert len(summary.failures) == 2
     assert {a for _, a, _ in summary.failures} == {"halfbroken/halfbroken-a/0001.wav", "halfbroken/halfbroken-a/0003.wav"}
@@ -379,3 +384,20 @@ def test_build_splits_keeps_only_those_speakers(tmp_path: Path) -> None:
     assert cli_main(["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1",
                      "--splits", "test,heldout"]) == 2
     assert not (tmp_path / "d" / corpus_build.MANIFEST).exists()
+
+
+@needs_engines
+def test_build_refuses_template_only_texts_without_wordnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without wordnet-base the synthetic speakers would read another corpus: refuse, unless asked."""
+    monkeypatch.setattr(texts, "WORDNET_DIRS", (tmp_path / "no-wordnet",))
+    texts.wordnet_sentences.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="apt-get install wordnet-base"):
+            corpus_build.build(tmp_path / "c", "espeak:1", max_utterances=1, seed=0)
+        assert not (tmp_path / "c" / corpus_build.MANIFEST).exists()
+        assert cli_main(["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1",
+                         "--max-utterances", "1"]) == 2
+        summary = corpus_build.build(tmp_path / "c", "espeak:1", max_utterances=1, seed=0, templates_only=True)
+        assert summary.new["espeak"] == 1
+    finally:
+        texts.wordnet_sentences.cache_clear()

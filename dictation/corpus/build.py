@@ -27,6 +27,7 @@ from dictation.corpus.common import (
     decode_audio, resample, wav_bytes,
 )
 from dictation.corpus.sources import DEFAULT_ORDER, SOURCES, Item, Source, Speaker
+from dictation.corpus.texts import WORDNET_HINT, wordnet_sentences
 from dictation.text import clean_transcript
 
 MANIFEST = "manifest.jsonl"
@@ -202,12 +203,13 @@ def parse_splits(text: str | None) -> frozenset[str] | None:
 
 def plan(requests: list[SourceRequest], seed: int, max_speakers: int | None,
          max_utterances: int | None, summary: Summary, log: TextIO,
-         splits: frozenset[str] | None = None) -> list[tuple[Speaker, list[Item]]]:
+         splits: frozenset[str] | None = None, templates_only: bool = False) -> list[tuple[Speaker, list[Item]]]:
     """Speakers and their items, in build order; unavailable sources are reported and skipped.
 
     `splits` keeps only the speakers of those splits (`assets/corpus_splits.json`, or the
     hash rule for unlisted ones), before the per-source speaker cap: an evaluator can build
-    the 24 held-out speakers without the 14 hours of meta-training speech.
+    the 24 held-out speakers without the 14 hours of meta-training speech. Synthetic
+    speakers need WordNet's sentences (ValueError without them) unless `templates_only`.
     """
     from dictation.corpus.splits import split_of
 
@@ -221,6 +223,12 @@ def plan(requests: list[SourceRequest], seed: int, max_speakers: int | None,
             summary.unavailable[req.name] = str(exc)
             log.write(f"[corpus] {req.name}: skipped - {exc}\n")
             continue
+        if src.reads_generated_text and not templates_only and not wordnet_sentences():
+            raise ValueError(
+                f"WordNet's example sentences are not installed ({WORDNET_HINT}): without them "
+                f"the {req.name} speakers would read template sentences only, a different corpus from "
+                "the one the bundled model was trained and evaluated on, and an easier one. "
+                "Install wordnet-base, or pass --templates-only to build that corpus anyway.")
         if splits is not None:
             speakers = [sp for sp in speakers if split_of(sp.id) in splits]
         cap = req.max_speakers if req.max_speakers is not None else max_speakers
@@ -244,7 +252,7 @@ def _adopt(out_dir: Path, speaker: Speaker, item: Item) -> dict | None:
 
 def build(out_dir: Path, sources: str | None = None, max_speakers: int | None = None,
           max_utterances: int | None = None, seed: int = 0, jobs: int = 1,
-          log: TextIO = sys.stderr, splits: str | None = None) -> Summary:
+          log: TextIO = sys.stderr, splits: str | None = None, templates_only: bool = False) -> Summary:
     """Build (or resume) the corpus in `out_dir`; returns what happened.
 
     `splits` ("test,validation") builds only those splits' speakers; see `plan`.
@@ -254,7 +262,7 @@ def build(out_dir: Path, sources: str | None = None, max_speakers: int | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = Summary()
     todo_plan = plan(parse_sources(sources), seed, max_speakers, max_utterances, summary, log,
-                     parse_splits(splits))
+                     parse_splits(splits), templates_only)
     done = read_done(out_dir)
 
     units: list[tuple[str, Speaker, list[Item]]] = []

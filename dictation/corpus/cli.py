@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "`--splits test` builds the held-out speakers that `evaluate --heldout` needs")
     b.add_argument("--max-utterances", type=int, default=None, help="at most N utterances per speaker")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--templates-only", action="store_true",
+                   help="build even without WordNet's example sentences (wordnet-base): synthetic "
+                   "speakers then read template sentences only, a different (easier) corpus")
     b.add_argument("--jobs", type=int, default=max(1, min(2, (os.cpu_count() or 2) // 2)),
                    help="worker processes")
     b.set_defaults(func=_build)
@@ -49,7 +52,7 @@ def _build(args: argparse.Namespace) -> int:
     out = args.out or default_corpus_dir()
     try:
         summary = build(out, args.sources, args.max_speakers, args.max_utterances, args.seed, args.jobs,
-                        splits=args.splits)
+                        splits=args.splits, templates_only=args.templates_only)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -75,6 +75,7 @@ VARIANTS = ((1.0, 1.0), (1.15, 0.92), (0.9, 1.08), (1.05, 0.96))
 class Source:
     name = ""
     licence = ""
+    reads_generated_text = True  # its speakers read `sentences_for` (WordNet + templates)
 
     def check(self) -> None:
         raise NotImplementedError
@@ -298,6 +299,7 @@ class Fotaq(Source):
     """Real recorded speech: one speaker per game character."""
 
     name, licence = "fotaq", fotaq.LICENCE
+    reads_generated_text = False  # the game's own dialogue
     _clips: list[fotaq.Clip] | None = None
 
     def check(self) -> None:

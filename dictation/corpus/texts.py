@@ -16,6 +16,7 @@ from pathlib import Path
 from dictation.text import clean_transcript
 
 WORDNET_DIRS = (Path("/usr/share/wordnet"), Path("/usr/share/wordnet/dict"))
+WORDNET_HINT = "apt-get install wordnet-base"
 _MIN_WORDS, _MAX_WORDS = 5, 22
 
 NAMES = (
