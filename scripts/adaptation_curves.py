@@ -4,10 +4,12 @@ copies of the enrollment takes help, and which check decides whether to install.
 
 `python scripts/adaptation_curves.py [--split validation] [--speakers a,b] [--shard I/N]
         [--steps 3,5,8,12] [--n-enroll 10 | 10,20,30] [--n-test 20]
-        [--protocols plain,speed,lr0.5,enc,dec] [--no-cv] --out FILE.jsonl`
+        [--protocols plain,speed,speed0.8/0.9/1.1/1.2,lr0.5,enc,dec] [--no-cv | --cv-loss-only]
+        --out FILE.jsonl`
 `python scripts/adaptation_curves.py --summary FILE.jsonl [FILE.jsonl ...]`: mean WER per
-protocol and step count, speakers worse than base by > 2 % relative, and what each
-install rule (on the cross-validated check) would have given.
+protocol and step count, speakers worse than base by > 2 % relative, what choosing each
+speaker's step count by its cross-validated loss would give, and what each install rule (on
+the cross-validated check) would have given.
 
 One JSON line per speaker:
 - base_wer; wer[protocol][k]: test WER after k inner steps on all 10 takes, for
