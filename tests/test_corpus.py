@@ -99,7 +99,8 @@ def test_rerun_is_a_noop(tiny) -> None:
     summary = corpus_build.build(out, names, max_utterances=3, seed=7, jobs=2)
     after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.rglob("*") if p.is_file()}
     assert sum(summary.new.values()) == 0
-    assert sum(summary.existing.values()) == len(before) - 1  # every WAV; the manifest aside
+    assert sum(summary.existing.values()) == len([p for p in before if p.suffix == ".wav"])  # every WAV
+    assert {p.name for p in before if p.suffix != ".wav"} == {corpus_build.MANIFEST, corpus_build.ENGINES}
     assert after == before
 
 
@@ -401,3 +402,22 @@ def test_build_refuses_template_only_texts_without_wordnet(tmp_path: Path, monke
         assert summary.new["espeak"] == 1
     finally:
         texts.wordnet_sentences.cache_clear()
+
+
+@needs_engines
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="not a Debian system (dpkg-query)")
+def test_build_records_engine_versions(tmp_path: Path) -> None:
+    """Each build that writes clips appends the versions of what rendered them."""
+    import subprocess
+
+    def dpkg(name: str) -> str:
+        return subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True).stdout
+
+    corpus_build.build(tmp_path, "espeak:1", max_utterances=1, seed=0)
+    corpus_build.build(tmp_path, "espeak:1", max_utterances=1, seed=0)  # nothing new: no record
+    corpus_build.build(tmp_path, "espeak:1", max_utterances=2, seed=0)
+    builds = json.loads((tmp_path / corpus_build.ENGINES).read_text())["builds"]
+    assert len(builds) == 2
+    assert builds[0]["packages"] == {"deb:espeak-ng": dpkg("espeak-ng"), "deb:wordnet-base": dpkg("wordnet-base")}
+    assert builds[0]["packages"]["deb:espeak-ng"]  # really installed, so a version
+    assert builds[0]["new_utterances"] == {"espeak": 1} and builds[1]["new_utterances"] == {"espeak": 1}

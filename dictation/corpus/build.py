@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from dictation.corpus.texts import WORDNET_HINT, wordnet_sentences
 from dictation.text import clean_transcript
 
 MANIFEST = "manifest.jsonl"
+ENGINES = "engines.json"  # the engine and package versions of every build that wrote clips
 CHUNK = 8  # items per work unit: small enough for steady progress, big enough to amortise
 MIN_SECONDS, MAX_SECONDS = 0.3, 30.0
 
@@ -238,6 +240,45 @@ def plan(requests: list[SourceRequest], seed: int, max_speakers: int | None,
     return out
 
 
+def package_version(spec: str) -> str | None:
+    """Installed version of "deb:NAME" (dpkg) or "py:NAME" (this Python); None if unknown."""
+    kind, _, name = spec.partition(":")
+    if kind == "py":
+        from importlib import metadata
+
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def record_engines(out_dir: Path, sources: list[Source], summary: Summary) -> None:
+    """Append this build's engine versions to `engines.json`: a rebuild that renders other
+    audio (a new espeak-ng, another WordNet) can then be told from one that does not."""
+    specs = sorted({p for src in sources for p in src.packages}
+                   | ({"deb:wordnet-base"} if any(src.reads_generated_text for src in sources) else set()))
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "new_utterances": dict(summary.new),
+              "packages": {spec: package_version(spec) for spec in specs}}
+    path = out_dir / ENGINES
+    builds = []
+    if path.is_file():
+        try:
+            builds = list(json.loads(path.read_text(encoding="utf-8")).get("builds", []))
+        except (ValueError, AttributeError):
+            builds = []  # unreadable: start again rather than fail a finished build
+    builds.append(record)
+    atomic_write_bytes(path, (json.dumps({"builds": builds}, indent=1) + "\n").encode("utf-8"))
+
+
 def _adopt(out_dir: Path, speaker: Speaker, item: Item) -> dict | None:
     """A WAV written before a crash but never recorded: record it if it decodes."""
     path = out_dir / _rel(speaker, item)
@@ -307,6 +348,8 @@ def build(out_dir: Path, sources: str | None = None, max_speakers: int | None = 
                     summary.failures.append((speaker.source, value.split(":", 1)[0], value.split(": ", 1)[1]))
                     failed += 1
             progress.update(ok, failed, seconds, speaker.id)
+    if sum(summary.new.values()):
+        record_engines(out_dir, [SOURCES[name]() for name in sorted(summary.speakers)], summary)
     summary.seconds = time.monotonic() - t0
     return summary
 

