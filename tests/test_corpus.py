@@ -421,3 +421,7 @@ def test_build_records_engine_versions(tmp_path: Path) -> None:
     assert builds[0]["packages"] == {"deb:espeak-ng": dpkg("espeak-ng"), "deb:wordnet-base": dpkg("wordnet-base")}
     assert builds[0]["packages"]["deb:espeak-ng"]  # really installed, so a version
     assert builds[0]["new_utterances"] == {"espeak": 1} and builds[1]["new_utterances"] == {"espeak": 1}
+    (tmp_path / corpus_build.ENGINES).write_text("{torn")
+    corpus_build.build(tmp_path, "espeak:1", max_utterances=3, seed=0)
+    assert (tmp_path / (corpus_build.ENGINES + ".unreadable")).read_text() == "{torn"  # kept, not lost
+    assert len(json.loads((tmp_path / corpus_build.ENGINES).read_text())["builds"]) == 1

@@ -274,7 +274,9 @@ def record_engines(out_dir: Path, sources: list[Source], summary: Summary) -> No
         try:
             builds = list(json.loads(path.read_text(encoding="utf-8")).get("builds", []))
         except (ValueError, AttributeError):
-            builds = []  # unreadable: start again rather than fail a finished build
+            # Unreadable: kept aside, not overwritten, and a new record started, rather
+            # than failing a build whose clips are already written.
+            os.replace(path, path.with_name(ENGINES + ".unreadable"))
     builds.append(record)
     atomic_write_bytes(path, (json.dumps({"builds": builds}, indent=1) + "\n").encode("utf-8"))
 
