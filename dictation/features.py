@@ -33,9 +33,28 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), f)
 
 
-def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """Slaney-normalised triangular mel filters, shape (n_mels, n_fft // 2 + 1)."""
+def warp_frequencies(freqs: np.ndarray, warp: float, nyquist: float) -> np.ndarray:
+    """Piecewise-linear vocal-tract-length warp of a frequency axis (VTLN).
+
+    Below a cut-off the axis is scaled by `warp`; above it a straight line joins the cut-off
+    to the Nyquist frequency, which stays fixed, so the warped axis still covers the band.
+    A filter centred at c then collects a speaker's energy near c / warp: warp > 1 suits a
+    voice whose formants lie lower than the model's average voice."""
+    if not 0.5 < warp < 2.0:
+        raise ValueError(f"warp factor {warp} outside (0.5, 2)")
+    freqs = np.asarray(freqs, dtype=np.float64)
+    cut = 0.85 * nyquist / max(1.0, warp)  # keeps warp * cut below Nyquist: the map stays monotone
+    upper = warp * cut + (nyquist - warp * cut) * (freqs - cut) / (nyquist - cut)
+    return np.where(freqs <= cut, freqs * warp, upper)
+
+
+def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
+                   warp: float = 1.0) -> np.ndarray:
+    """Slaney-normalised triangular mel filters, shape (n_mels, n_fft // 2 + 1), on a
+    frequency axis warped by `warp` (1.0: Whisper's own filters)."""
     fft_freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    if warp != 1.0:
+        fft_freqs = warp_frequencies(fft_freqs, warp, sr / 2)
     mel_points = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
     fdiff = np.diff(mel_points)
     ramps = mel_points[:, None] - fft_freqs[None, :]
@@ -47,17 +66,20 @@ def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_ME
 
 
 class LogMel(nn.Module):
-    """Waveform (batch, samples) at 16 kHz -> normalised log-mel (batch, 80, frames)."""
+    """Waveform (batch, samples) at 16 kHz -> normalised log-mel (batch, 80, frames).
 
-    def __init__(self) -> None:
+    `warp`: vocal-tract-length normalisation factor of the mel filters (1.0: none)."""
+
+    def __init__(self, warp: float = 1.0) -> None:
         super().__init__()
+        self.warp = float(warp)
         n = torch.arange(N_FFT, dtype=torch.float64)
         window = 0.5 - 0.5 * torch.cos(2 * torch.pi * n / N_FFT)  # periodic Hann
         k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)[:, None]
         angle = 2 * torch.pi * k * n[None, :] / N_FFT
         self.register_buffer("cos_kernel", (torch.cos(angle) * window)[:, None, :].float(), persistent=False)
         self.register_buffer("sin_kernel", (-torch.sin(angle) * window)[:, None, :].float(), persistent=False)
-        self.register_buffer("mel", torch.from_numpy(mel_filterbank()), persistent=False)
+        self.register_buffer("mel", torch.from_numpy(mel_filterbank(warp=warp)), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         x = F.pad(waveform[:, None, :], (N_FFT // 2, N_FFT // 2), mode="reflect")

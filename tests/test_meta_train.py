@@ -55,9 +55,10 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_bundle(dictation_cli
     first = _train(dictation_cli, tiny_corpus, run_dir, out, 1)
     assert first.returncode == 0, first.stderr[-2000:]
     assert (run_dir / "checkpoint.pt").is_file()
-    second = _train(dictation_cli, tiny_corpus, run_dir, out, 2)
+    assert "float32 passes" in first.stdout
+    second = _train(dictation_cli, tiny_corpus, run_dir, out, 2, "--precision", "bfloat16")
     assert second.returncode == 0, second.stderr[-2000:]
-    assert "resumed from step 1" in second.stdout
+    assert "resumed from step 1" in second.stdout and "bfloat16 passes" in second.stdout
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
     assert all(np.isfinite(r["query_loss_adapted"]) for r in log)
@@ -200,6 +201,45 @@ def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
     _, plain, _ = load_task(TaskSampler(speakers, TrainConfig(support=3, query=2, augment_prob=0.0),
                                         random.Random(0)).draw())
     assert len(plain) == 3
+
+
+def test_bfloat16_training_passes_give_the_float32_outer_gradient_direction(tiny_corpus):
+    """`train --precision bfloat16`: the outer gradient (initial values and inner rates) of
+    one task under autocast points where float32's does, and autocast really ran."""
+    import random
+
+    import torch
+
+    from dictation.corpus.readers import read_manifest
+    from dictation.decoding import TextTokenizer
+    from dictation.meta.train import TaskSampler, TrainConfig, speakers_by_split, task_losses
+    from dictation.model.bundle import load_bundle
+    from dictation.model.loader import backbone_dir
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(support=4, query=2, inner_steps=2, augment_prob=0.0)
+    speakers = speakers_by_split(read_manifest(tiny_corpus), 16)["train"]
+    _, support, query = TaskSampler(speakers, cfg, random.Random(1)).sample()
+    bundle = load_bundle()
+    model = bundle.model.eval()
+    for q in model.parameters():
+        q.requires_grad_(False)
+    named = dict(model.named_parameters())
+    tok = TextTokenizer(backbone_dir() / "tokenizer.json")
+    out = {}
+    for precision in ("float32", "bfloat16"):
+        params = {n: torch.nn.Parameter(named[n].detach().clone()) for n in bundle.adapt_names}
+        lrs = {n: torch.nn.Parameter(bundle.inner_lrs[n].clone()) for n in bundle.adapt_names}
+        lq, lb = task_losses(model, tok, params, lrs, support, query, cfg, precision, "cpu")
+        (lq + cfg.base_weight * lb).backward()
+        assert lq.dtype == torch.float32 and all(v.grad.dtype == torch.float32 for v in params.values())
+        out[precision] = (float(lq.detach()), torch.cat([v.grad.flatten() for v in params.values()]),
+                          torch.cat([v.grad.flatten() for v in lrs.values()]))
+    (l32, g32, r32), (l16, g16, r16) = out["float32"], out["bfloat16"]
+    assert l16 == pytest.approx(l32, rel=0.03)
+    assert not torch.equal(g16, g32)  # the passes did run in bfloat16
+    for a, b in ((g32, g16), (r32, r16)):
+        assert float(a @ b / (a.norm() * b.norm())) > 0.99
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base-weight", type=float, default=0.5,
                    help="weight of the unadapted model's query loss in the outer loss (and in choosing "
                    "the best step); 0 is plain MAML, higher keeps the model good before enrollment")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="float32",
+                   help="training passes in bfloat16 autocast (auto: where the CPU computes it natively); "
+                   "parameters, losses and validation stay float32")
     p.add_argument("--rebaseline", action="store_true",
                    help="score the starting model (resumed, or the bundle a fresh run starts from) on "
                    "this run's validation tasks first and write a bundle only when a step beats that")
@@ -107,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
                       base_weight=args.base_weight, warmup_steps=args.warmup_steps,
                       new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,
                       encoder_lora_rank=args.encoder_lora_rank, second_order=args.second_order,
-                      support_speed_copies=args.support_speed_copies,
+                      support_speed_copies=args.support_speed_copies, precision=args.precision,
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or args.run_dir / "bundle", cfg,
                    args.device, args.version, rebaseline=args.rebaseline, start_from=args.start_from)

@@ -34,7 +34,7 @@ from dictation.corpus.readers import Utterance, read_manifest
 from dictation.corpus.splits import tasks_by_split
 from dictation.decoding import TextTokenizer
 from dictation.meta.evaluate import initial_values
-from dictation.meta.inner import batch_loss, inner_loop, make_batches
+from dictation.meta.inner import autocast_for, batch_loss, inner_loop, make_batches, resolve_precision
 from dictation.model.bundle import load_bundle, save_bundle, write_stock_bundle
 from dictation.model.loader import backbone_dir
 
@@ -76,6 +76,10 @@ class TrainConfig:
     # raised its unadapted validation loss for 10-20 steps (model card).
     warmup_steps: int = 0
     workers: int = 0  # processes that load and augment tasks ahead (0 = in the training process)
+    # Forward passes of the inner loop and of the query losses under bfloat16 autocast
+    # ("bfloat16", or "auto" on a CPU that computes it natively); parameters, rates, losses
+    # and Adam stay float32, and validation always runs in float32 so that runs compare.
+    precision: str = "float32"
 
 
 def speakers_by_split(utts: list[Utterance], min_utts: int) -> dict[str, dict[str, list[Utterance]]]:
@@ -194,6 +198,19 @@ def stop_now(local: bool, world: int, dev: torch.device) -> bool:
     return bool(flag.item() > 0)
 
 
+def task_losses(model, tokenizer, params, lrs, support, query, cfg: TrainConfig, precision: str,
+                dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """One task's query losses, after the inner loop on its support set and unadapted:
+    differentiable in the initial values and the inner rates (the outer objective's terms).
+    `precision`: resolved, "float32" or "bfloat16" (forward passes under autocast)."""
+    s = make_batches(model, tokenizer, support, dev)
+    q = make_batches(model, tokenizer, query, dev)
+    fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps, second_order=cfg.second_order,
+                         precision=precision)
+    with autocast_for(precision, dev):
+        return batch_loss(model, fast, q), batch_loss(model, params, q)
+
+
 def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> dict:
     """Mean query loss before and after adaptation on fixed validation tasks."""
     before, after = [], []
@@ -228,6 +245,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         torch.cuda.set_device(dev)  # NCCL and all_gather_object use the current device
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    used = resolve_precision(cfg.precision, dev)
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed * 1000 + rank)
     torch.manual_seed(cfg.seed)
@@ -283,7 +301,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     val_tasks = [TaskSampler(val_spk, cfg, val_rng).sample() for _ in range(cfg.eval_tasks)] if val_spk else []
     stream = TaskStream(sampler, cfg.workers)
     print(f"train speakers {len(train_spk)}, validation speakers {len(val_spk)}; "
-          f"{sum(p.numel() for p in params.values())} adaptation parameters on {dev}", flush=True)
+          f"{sum(p.numel() for p in params.values())} adaptation parameters on {dev}, {used} passes", flush=True)
 
     log = open(run_dir / "train_log.jsonl", "a")
     t_start = time.time()
@@ -341,11 +359,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
             task = stream.next()
             _, support, query = task
             labels.append(task_label(task))
-            s = make_batches(model, tokenizer, support, dev)
-            q = make_batches(model, tokenizer, query, dev)
-            fast, _ = inner_loop(model, params, lrs, s, cfg.inner_steps, second_order=cfg.second_order)
-            lq = batch_loss(model, fast, q)
-            lb = batch_loss(model, params, q)
+            lq, lb = task_losses(model, tokenizer, params, lrs, support, query, cfg, used, dev)
             ((lq + cfg.base_weight * lb) / cfg.tasks_per_step).backward()
             q_losses.append(float(lq.detach()))
             b_losses.append(float(lb.detach()))

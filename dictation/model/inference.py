@@ -62,5 +62,5 @@ def transcribe_tokens(
 
 
 def transcribe(model: Whisper, audio: np.ndarray, rules: DecodingRules, tokenizer: TextTokenizer,
-               pad_to: int | None = None, beam: int = DEFAULT_BEAM) -> str:
-    return tokenizer.decode(transcribe_tokens(model, audio, rules, pad_to, beam=beam))
+               pad_to: int | None = None, beam: int = DEFAULT_BEAM, front_end: LogMel | None = None) -> str:
+    return tokenizer.decode(transcribe_tokens(model, audio, rules, pad_to, front_end=front_end, beam=beam))
