@@ -290,10 +290,12 @@ def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, c
 def test_rebaseline_on_a_fresh_run_scores_the_starting_bundle(dictation_cli, corpus_with_validation, tmp_path):
     """A fresh run that continues the bundle writes one only when a step beats its start."""
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
-    result = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1", "--rebaseline")
+    result = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1", "--rebaseline",
+                    "--eval-tasks", "2")
     assert result.returncode == 0, result.stderr[-2000:]
     start, step1 = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert start["rebaseline"] is True and start["step"] == 0
+    assert start["val_tasks"] == step1["val_tasks"] == 2
 
     def score(r):
         return r["val_loss_adapted"] + 0.5 * r["val_loss_base"]

@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="float32",
                    help="training passes in bfloat16 autocast (auto: where the CPU computes it natively); "
                    "parameters, losses and validation stay float32")
+    p.add_argument("--eval-tasks", type=int, default=8,
+                   help="fixed validation tasks scored every --eval-every steps (the first 8 are the same "
+                   "whatever the number, so runs with more still compare with the default's)")
     p.add_argument("--rebaseline", action="store_true",
                    help="score the starting model (resumed, or the bundle a fresh run starts from) on "
                    "this run's validation tasks first and write a bundle only when a step beats that")
@@ -106,6 +109,7 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
                       query=args.query, inner_steps=args.inner_steps, eval_every=args.eval_every,
+                      eval_tasks=args.eval_tasks,
                       max_minutes=args.minutes, outer_lr=args.outer_lr, workers=args.workers,
                       base_weight=args.base_weight, warmup_steps=args.warmup_steps,
                       new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,

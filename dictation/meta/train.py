@@ -57,7 +57,7 @@ class TrainConfig:
     augment_prob: float = 0.7
     checkpoint_every: int = 20
     eval_every: int = 50
-    eval_tasks: int = 8
+    eval_tasks: int = 8  # fixed validation tasks; more draws keep the first 8 (runs stay comparable)
     seed: int = 0
     max_minutes: float = 0.0  # 0 = no wall-clock limit
     lora_layers: tuple[int, ...] = ()  # blocks that carry adaptation parameters; () = the bundle's
@@ -222,7 +222,8 @@ def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> di
         with torch.no_grad():
             before.append(float(batch_loss(model, p0, q)))
             after.append(float(batch_loss(model, {n: v.detach() for n, v in fast.items()}, q)))
-    return {"val_loss_base": float(np.mean(before)), "val_loss_adapted": float(np.mean(after))}
+    return {"val_loss_base": float(np.mean(before)), "val_loss_adapted": float(np.mean(after)),
+            "val_tasks": len(tasks)}
 
 
 def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, device: str = "auto",
