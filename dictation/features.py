@@ -13,10 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dictation.corpus.augment import warp_frequencies
+
 SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
 N_MELS = 80
+VTLN_KNEE = 0.85  # cut-off of the mel filters' warp, as a share of Nyquist (scripts/vtln_probe.py)
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -33,28 +36,13 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), f)
 
 
-def warp_frequencies(freqs: np.ndarray, warp: float, nyquist: float) -> np.ndarray:
-    """Piecewise-linear vocal-tract-length warp of a frequency axis (VTLN).
-
-    Below a cut-off the axis is scaled by `warp`; above it a straight line joins the cut-off
-    to the Nyquist frequency, which stays fixed, so the warped axis still covers the band.
-    A filter centred at c then collects a speaker's energy near c / warp: warp > 1 suits a
-    voice whose formants lie lower than the model's average voice."""
-    if not 0.5 < warp < 2.0:
-        raise ValueError(f"warp factor {warp} outside (0.5, 2)")
-    freqs = np.asarray(freqs, dtype=np.float64)
-    cut = 0.85 * nyquist / max(1.0, warp)  # keeps warp * cut below Nyquist: the map stays monotone
-    upper = warp * cut + (nyquist - warp * cut) * (freqs - cut) / (nyquist - cut)
-    return np.where(freqs <= cut, freqs * warp, upper)
-
-
 def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
                    warp: float = 1.0) -> np.ndarray:
     """Slaney-normalised triangular mel filters, shape (n_mels, n_fft // 2 + 1), on a
     frequency axis warped by `warp` (1.0: Whisper's own filters)."""
     fft_freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    if warp != 1.0:
-        fft_freqs = warp_frequencies(fft_freqs, warp, sr / 2)
+    if warp != 1.0:  # VTLN, with the knee the probe in the model card was measured with
+        fft_freqs = warp_frequencies(fft_freqs, warp, sr / 2, knee=VTLN_KNEE)
     mel_points = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
     fdiff = np.diff(mel_points)
     ramps = mel_points[:, None] - fft_freqs[None, :]
@@ -72,7 +60,6 @@ class LogMel(nn.Module):
 
     def __init__(self, warp: float = 1.0) -> None:
         super().__init__()
-        self.warp = float(warp)
         n = torch.arange(N_FFT, dtype=torch.float64)
         window = 0.5 - 0.5 * torch.cos(2 * torch.pi * n / N_FFT)  # periodic Hann
         k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)[:, None]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dictation.features import SAMPLE_RATE, LogMel, mel_filterbank, warp_frequencies
+from dictation.corpus.augment import warp_frequencies
+from dictation.features import SAMPLE_RATE, LogMel, mel_filterbank
 
 
 def _centres(bank: np.ndarray) -> np.ndarray:

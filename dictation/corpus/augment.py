@@ -74,14 +74,28 @@ def with_speed_copies(items: list[tuple[np.ndarray, str]],
     return list(items) + [(speed(audio, f).astype(np.float32), text) for f in factors for audio, text in items]
 
 
+def warp_frequencies(freqs: np.ndarray, warp: float, nyquist: float, knee: float = 0.8) -> np.ndarray:
+    """Piecewise-linear vocal-tract-length warp of a frequency axis (Jaitly & Hinton).
+
+    Below a cut-off (`knee` x Nyquist, lowered by 1 / warp when warp > 1 so that the map
+    stays monotone) the axis is scaled by `warp`; above it a straight line joins the cut-off
+    to the Nyquist frequency, which stays fixed. Used by `vtlp` to perturb audio and by the
+    mel front end (`dictation.features.mel_filterbank(warp=...)`) to normalise it."""
+    if not 0.5 < warp < 2.0:
+        raise ValueError(f"warp factor {warp} outside (0.5, 2)")
+    freqs = np.asarray(freqs, dtype=np.float64)
+    cut = knee * nyquist / max(1.0, warp)
+    upper = warp * cut + (nyquist - warp * cut) * (freqs - cut) / (nyquist - cut)
+    return np.where(freqs <= cut, freqs * warp, upper)
+
+
 def vtlp(x: np.ndarray, alpha: float, sr: int = 16000, n_fft: int = 512, hop: int = 128) -> np.ndarray:
     """Vocal-tract-length perturbation: piecewise-linear warp of the frequency axis."""
     spec = _stft(x, n_fft, hop)
     bins = spec.shape[1]
     f = np.arange(bins, dtype=np.float64)
-    cut = 0.8 * (bins - 1) * min(alpha, 1.0) / alpha  # Jaitly & Hinton: linear up to a knee
     top = bins - 1
-    warped = np.where(f <= cut, f * alpha, alpha * cut + (top - alpha * cut) * (f - cut) / (top - cut))
+    warped = warp_frequencies(f, alpha, top)
     # Output bin k takes energy from the source frequency that maps to it.
     src = np.interp(f, warped, f)
     lo = np.clip(np.floor(src).astype(int), 0, top)
