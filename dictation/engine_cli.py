@@ -178,7 +178,12 @@ def cmd_profile_create(args: argparse.Namespace) -> int:
 @_profile_errors
 def cmd_profile_list(args: argparse.Namespace) -> int:
     from dictation.profiles import ProfileError, list_profiles
+    from dictation.runtime import ModelMissingError, bundled_model_version
 
+    try:
+        shipped = bundled_model_version()
+    except ModelMissingError:
+        shipped = None
     names = list_profiles()
     if not names:
         print("no profiles (create one with: dictation profile create NAME)")
@@ -195,6 +200,10 @@ def cmd_profile_list(args: argparse.Namespace) -> int:
             if isinstance(meta.get("after_wer"), (int, float)):
                 where = "cross-validated on its takes" if meta.get("check") else "on held-back phrases"
                 model += f" ({meta['after_wer'] * 100:.1f}% WER {where})"
+            old = profile.outdated_model(shipped) if shipped else None
+            if old:
+                model += (f"; made from speech model {old}, {shipped} is installed: "
+                          f"run `dictation adapt --profile {name}` again")
         else:
             model = "base model"
         print(f"{name}\t{takes} takes\t{model}")

@@ -414,6 +414,24 @@ class Profile:
             return {}
         return _read_json_dict(model / _MODEL_METADATA)
 
+    def adapted_from(self) -> str | None:
+        """Version of the speech model the installed adapted model was made from.
+
+        None for the base model, or for a model installed before the version was recorded.
+        """
+        version = self.metadata.get("base_model_version")
+        return str(version) if version else None
+
+    def outdated_model(self, installed_version: str) -> str | None:
+        """The older base version, if the adapted model was made from another speech model
+        than ``installed_version`` (the one this installation ships); else None.
+
+        The adapted model keeps working (it is a complete model), but adapting again
+        builds on the newer one. Nothing is changed here: only the user decides.
+        """
+        made_from = self.adapted_from()
+        return made_from if made_from and made_from != installed_version else None
+
     def previous_metadata(self) -> dict | None:
         """Metadata of the last good model kept as ``model.prev``, if any."""
         prev = self.path / _MODEL_PREV / _MODEL_METADATA

@@ -210,6 +210,15 @@ def bundled_model_dir() -> Path:
     raise ModelMissingError(f"the bundled model (models/{BUNDLE_NAME}/bundle.json) is missing from this installation")
 
 
+def bundled_model_version() -> str:
+    """Version of the bundled speech model (``bundle.json``), e.g. "0.5.0"."""
+    path = bundled_model_dir() / "bundle.json"
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelMissingError(f"the bundled model's {path} is unreadable: {exc}") from exc
+
+
 @functools.lru_cache(maxsize=8)
 def _bundle_digest(stamps: tuple[tuple[str, int, int], ...]) -> str:
     """Content hash of the bundle files, computed once per (path, mtime, size): the GUI asks
@@ -233,7 +242,7 @@ def base_model_dir() -> Path:
         if (shipped / "model.json").is_file():
             return shipped
     bundle = bundled_model_dir()
-    version = json.loads((bundle / "bundle.json").read_text())["version"]
+    version = bundled_model_version()
     # Keyed by content too: a retrained bundle must never reuse a stale export.
     files = tuple(bundle / n for n in ("bundle.json", "weights.npz") if (bundle / n).is_file())
     stamps = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)

@@ -128,6 +128,28 @@ def test_previous_model_command_goes_back_one_adaptation(home):
     assert result.returncode == 1 and "has no previous model" in result.stderr
 
 
+def test_profile_list_asks_to_adapt_again_after_a_model_update(home):
+    from dictation.profiles import Profile
+    from dictation.runtime import bundled_model_version
+
+    shipped = bundled_model_version()
+    profile = Profile.create("anna")
+    stage = profile.new_stage_dir() / "model"
+    stage.mkdir()
+    (stage / "encoder.onnx").write_text("adapted")
+    profile.install_model(stage, {"after_wer": 0.1, "base_model_version": shipped})
+    result = dictation("profile", "list")
+    assert result.returncode == 0 and "anna" in result.stdout and "again" not in result.stdout
+    stage = profile.new_stage_dir() / "model"
+    stage.mkdir()
+    (stage / "encoder.onnx").write_text("adapted")
+    profile.install_model(stage, {"after_wer": 0.1, "base_model_version": "0.0.1"})
+    result = dictation("profile", "list")
+    assert result.returncode == 0
+    assert f"made from speech model 0.0.1, {shipped} is installed" in result.stdout
+    assert "dictation adapt --profile anna" in result.stdout
+
+
 def test_corrupt_profile_is_reported_not_replaced(home, tmp_path):
     assert dictation("profile", "create", "anna").returncode == 0
     info = home / "profiles" / "anna" / "profile.json"

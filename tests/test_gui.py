@@ -630,6 +630,37 @@ def test_previous_model_button_goes_back_one_adaptation(make_window, source, mon
     assert not dialog.previous_button.isEnabled()
 
 
+def test_adapted_model_from_an_older_speech_model_asks_to_adapt_again(make_window, source):
+    from dictation.runtime import base_model_dir, bundled_model_version
+
+    window = open_with_profile(make_window, source)
+    view = window.adapt_view
+    window.show_page(1)
+    assert view.notice.isHidden() and view.start_button.text() == "Adapt to my voice"
+    stage = window.profile.new_stage_dir() / "model"
+    shutil.copytree(base_model_dir(), stage)
+    window.profile.install_model(stage, {"after_wer": 0.1, "base_model_version": "0.0.1"})
+    window.close()
+
+    again = make_window(audio_source=ScriptedSource())
+    notice = again.outdated_model_notice()
+    assert "0.0.1" in notice and bundled_model_version() in notice
+    assert again.statusBar().currentMessage() == notice  # said once, when the profile opens
+    again.show_page(1)
+    assert not again.adapt_view.notice.isHidden() and again.adapt_view.notice.text() == notice
+    assert again.adapt_view.start_button.text() == "Adapt again"
+    assert "made from 0.0.1" in again.about_text()
+    # The user's adapted model stays in use until they adapt again.
+    assert again.engine.model_dir() == again.profile.model_dir() is not None
+
+    stage = again.profile.new_stage_dir() / "model"
+    shutil.copytree(base_model_dir(), stage)
+    again.profile.install_model(stage, {"after_wer": 0.1, "base_model_version": bundled_model_version()})
+    again._refresh_summary()
+    assert again.outdated_model_notice() == "" and again.adapt_view.notice.isHidden()
+    assert again.adapt_view.start_button.text() == "Adapt to my voice"
+
+
 def test_about_names_version_model_and_data_folder(make_window, source):
     from dictation import __version__, storage
 

@@ -185,6 +185,19 @@ def test_install_keeps_last_good_and_reset(home):
     assert len(profile.takes()) == 1
 
 
+def test_outdated_model_names_the_older_base_only(home):
+    profile = Profile.create("anna")
+    assert profile.adapted_from() is None and profile.outdated_model("0.5.0") is None  # base model
+    profile.install_model(staged_model(profile, "v1"), {"after_wer": 0.2})  # before the key existed
+    assert profile.adapted_from() is None and profile.outdated_model("0.5.0") is None
+    profile.install_model(staged_model(profile, "v2"), {"base_model_version": "0.4.3"})
+    assert profile.adapted_from() == "0.4.3"
+    assert profile.outdated_model("0.5.0") == "0.4.3"
+    assert profile.outdated_model("0.4.3") is None
+    # Asking changes nothing: the adapted model stays installed.
+    assert (profile.model_dir() / "encoder.onnx").read_text() == "v2"
+
+
 def test_install_from_outside_the_profile_copies(home, tmp_path):
     profile = Profile.create("anna")
     outside = tmp_path / "export"

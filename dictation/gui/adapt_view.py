@@ -48,6 +48,8 @@ class AdaptView(QWidget):
         self.step_label = label("", "idle")
         self.status = label("", "idle")
         self.result_label = label("", "subtitle")
+        self.notice = label("", "notice")
+        self.notice.hide()
         self.chart = AccuracyChart()
         self.chart.hide()
 
@@ -62,6 +64,7 @@ class AdaptView(QWidget):
         layout.setSpacing(12)
         layout.addWidget(self.title)
         layout.addWidget(self.intro)
+        layout.addWidget(self.notice)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.step_label)
@@ -75,8 +78,9 @@ class AdaptView(QWidget):
         self.more_button.clicked.connect(self.record_more_requested)
         self.set_running(False)
 
-    def set_summary(self, takes: int, corrections: int, model_text: str) -> None:
-        """What adaptation will use and which model is in use now."""
+    def set_summary(self, takes: int, corrections: int, model_text: str, notice: str = "") -> None:
+        """What adaptation will use and which model is in use now; `notice` (if any) asks to
+        adapt again, e.g. after an update shipped a newer speech model."""
         extra = f" and {corrections} corrections" if corrections else ""
         self.intro.setText(
             f"Your profile has {takes} recorded sentences{extra}. Adaptation fine-tunes the "
@@ -85,6 +89,9 @@ class AdaptView(QWidget):
             f"check shows broken is not installed.\n\n"
             f"Model in use: {model_text}."
         )
+        self.notice.setText(notice)
+        self.notice.setVisible(bool(notice))
+        self.start_button.setText("Adapt again" if notice else "Adapt to my voice")
         self.start_button.setEnabled(takes > 0 and not self.cancel_button.isEnabled())
 
     def set_running(self, running: bool) -> None:

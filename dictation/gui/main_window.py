@@ -35,6 +35,7 @@ from dictation.gui.services import NoMicrophoneError, Services
 from dictation.gui.settings_dialog import SettingsDialog, with_defaults
 from dictation.gui.style import STYLE_SHEET
 from dictation.logs import log_dir
+from dictation.runtime import ModelMissingError, bundled_model_version
 from dictation.gui.wizard import EnrollmentWizard
 from dictation.profiles import (
     CorruptProfileError,
@@ -254,14 +255,36 @@ class MainWindow(QMainWindow):
         if page is None:
             page = PAGE_DICTATE if (profile.takes() or profile.model_dir()) else PAGE_ENROLL
         self.show_page(page)
+        notice = self.outdated_model_notice()
+        if notice:
+            self.statusBar().showMessage(notice, 30_000)
         return True
 
     def _model_text(self) -> str:
         if self.profile is None or self.profile.model_dir() is None:
             return "base model (not adapted yet)"
-        meta = self.profile.metadata
+        try:
+            meta = self.profile.metadata
+        except ProfileError:
+            return "adapted model (its details are unreadable)"
         when = str(meta.get("created") or meta.get("date") or "")[:16].replace("T", " ")
         return f"adapted to your voice{' on ' + when if when else ''}"
+
+    def outdated_model_notice(self) -> str:
+        """A sentence asking to adapt again when the profile's adapted model was made from an
+        older bundled speech model than this installation ships; "" otherwise."""
+        if self.profile is None:
+            return ""
+        try:
+            old = self.profile.outdated_model(bundled_model_version())
+        except (ProfileError, ModelMissingError, OSError):
+            return ""
+        if old is None:
+            return ""
+        return (f"Your adapted model was made from speech model {old}; this version of Dictation "
+                f"ships {bundled_model_version()}. Adapt again to build on the new model: your "
+                "recordings are kept, and the current model stays in use until the new one has "
+                "passed its check.")
 
     def _refresh_summary(self) -> None:
         if self.profile is None:
@@ -272,7 +295,8 @@ class MainWindow(QMainWindow):
         except (ProfileError, OSError):
             takes, corrections = 0, 0
         if not (self.runner and self.runner.is_running()):
-            self.adapt_view.set_summary(takes, corrections, self._model_text())
+            self.adapt_view.set_summary(takes, corrections, self._model_text(),
+                                        self.outdated_model_notice())
         self.profile_label.setText(f"Profile: {self.profile.name}  \u00b7  {self._model_text()}")
 
     def show_page(self, page: int) -> None:
@@ -717,15 +741,14 @@ class MainWindow(QMainWindow):
     def about_text(self) -> str:
         model = "base model"
         if self.profile is not None and self.profile.model_dir() is not None:
-            meta = self.profile.metadata
-            model = f"adapted model {meta.get('model_version', '')}".strip()
+            try:
+                made_from = self.profile.adapted_from()
+            except ProfileError:
+                made_from = None
+            model = f"adapted model (made from {made_from})" if made_from else "adapted model"
         try:
-            import json
-
-            from dictation.runtime import bundled_model_dir
-
-            base = json.loads((bundled_model_dir() / "bundle.json").read_text()).get("version", "?")
-        except Exception:
+            base = bundled_model_version()
+        except (ModelMissingError, OSError):
             base = "not installed"
         return (
             f"<h3>Dictation {__version__}</h3>"

@@ -15,6 +15,7 @@ QLabel#bad { color: #b3261e; }
 QLabel#good { color: #1e7b3c; }
 QLabel#recording { color: #b3261e; font-weight: 600; }
 QLabel#idle { color: #55606b; }
+QLabel#notice { background: #fff4d6; border: 1px solid #e8cf8a; border-radius: 4px; padding: 8px; }
 QListWidget#nav { border: none; background: #f0f2f5; font-size: 11.5pt; padding-top: 8px; }
 QListWidget#nav::item { padding: 10px 16px; }
 QListWidget#nav::item:selected { background: #dbe7f6; color: #123; }
