@@ -276,13 +276,14 @@ class MainWindow(QMainWindow):
         if self.profile is None:
             return ""
         try:
-            old = self.profile.outdated_model(bundled_model_version())
+            shipped = bundled_model_version()
+            old = self.profile.outdated_model(shipped)
         except (ProfileError, ModelMissingError, OSError):
             return ""
         if old is None:
             return ""
         return (f"Your adapted model was made from speech model {old}; this version of Dictation "
-                f"ships {bundled_model_version()}. Adapt again to build on the new model: your "
+                f"ships {shipped}. Adapt again to build on the new model: your "
                 "recordings are kept, and the current model stays in use until the new one has "
                 "passed its check.")
 
