@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,6 +204,40 @@ def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
     assert len(plain) == 3
 
 
+def test_source_weights_steer_which_speakers_tasks_come_from():
+    import random
+    from collections import Counter
+
+    from dictation.corpus.readers import Utterance
+    from dictation.meta.train import TaskSampler, TrainConfig
+
+    speakers = {f"{src}-{i}": [Utterance(Path(f"{src}{i}-{k}.wav"), "text", f"{src}-{i}", src) for k in range(5)]
+                for src in ("espeak", "kokoro") for i in range(3)}
+
+    def shares(weights: dict) -> Counter:
+        sampler = TaskSampler(speakers, TrainConfig(support=2, query=2, source_weights=weights), random.Random(0))
+        return Counter(sampler.draw()[0].split("-")[0] for _ in range(400))
+
+    assert shares({"espeak": 0.0}) == Counter({"kokoro": 400})
+    default = shares(TrainConfig().source_weights)  # espeak 0.5, kokoro 1
+    assert 100 < default["espeak"] < 170
+    assert shares({"espeak": 3.0})["espeak"] > 260
+    with pytest.raises(SystemExit, match="weight 0"):
+        TaskSampler(speakers, TrainConfig(source_weights={"espeak": 0, "kokoro": 0}), random.Random(0))
+
+
+def test_source_weights_flag_parses_and_refuses_bad_values():
+    import argparse
+
+    from dictation.meta.cli import parse_source_weights
+
+    assert parse_source_weights("espeak=1.5, kokoro=2") == {"espeak": 1.5, "kokoro": 2.0}
+    assert parse_source_weights("") == {}
+    for bad in ("espeak", "espeak=x", "espeak=-1", "=2"):
+        with pytest.raises(argparse.ArgumentTypeError, match="SOURCE=WEIGHT"):
+            parse_source_weights(bad)
+
+
 def test_bfloat16_training_passes_give_the_float32_outer_gradient_direction(tiny_corpus):
     """`train --precision bfloat16`: the outer gradient (initial values and inner rates) of
     one task under autocast points where float32's does, and autocast really ran."""
@@ -281,6 +316,12 @@ def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, c
 
     # Same checkpoint, same validation tasks: the re-measured best is the step-1 score.
     assert rebase["rebaseline"] is True and rebase["step"] == 1
+    # Per-source validation: the tasks' own sources, their losses averaging to the overall.
+    by_source = rebase["val_by_source"]
+    assert set(by_source) == {"espeak"}
+    assert sum(n for _, _, n in by_source.values()) == rebase["val_tasks"]
+    assert sum(b * n for b, _, n in by_source.values()) / rebase["val_tasks"] == \
+        pytest.approx(rebase["val_loss_base"], abs=1e-3)
     assert score(rebase) == pytest.approx(score(step1), abs=1e-4)
     written = load_bundle(out).info["training"]["step"]
     assert written == (2 if score(step2) < score(rebase) else 1)

@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-tasks", type=int, default=8,
                    help="fixed validation tasks scored every --eval-every steps (the first 8 are the same "
                    "whatever the number, so runs with more still compare with the default's)")
+    p.add_argument("--source-weights", type=parse_source_weights, default={}, metavar="SRC=W,...",
+                   help="task sampling weight per corpus source, on top of the defaults "
+                   "(fotaq=3,espeak=0.5; others 1), e.g. espeak=1.5")
     p.add_argument("--rebaseline", action="store_true",
                    help="score the starting model (resumed, or the bundle a fresh run starts from) on "
                    "this run's validation tasks first and write a bundle only when a step beats that")
@@ -104,7 +107,7 @@ def _default_corpus() -> Path:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from dictation.meta.train import TrainConfig, train
+    from dictation.meta.train import SOURCE_WEIGHTS, TrainConfig, train
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(steps=args.steps, tasks_per_step=args.tasks_per_step, support=args.support,
@@ -115,6 +118,7 @@ def _train(args: argparse.Namespace) -> int:
                       new_inner_lr=args.new_inner_lr, adapt_stem=args.adapt_stem,
                       encoder_lora_rank=args.encoder_lora_rank, second_order=args.second_order,
                       support_speed_copies=args.support_speed_copies, precision=args.precision,
+                      source_weights={**SOURCE_WEIGHTS, **args.source_weights},
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or args.run_dir / "bundle", cfg,
                    args.device, args.version, rebaseline=args.rebaseline, start_from=args.start_from)
@@ -206,6 +210,21 @@ def parse_speed_copies(text: str) -> tuple[float, ...]:
         return check_speed_factors(text.split(","))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def parse_source_weights(text: str) -> dict[str, float]:
+    """'espeak=1.5,kokoro=2' -> {'espeak': 1.5, 'kokoro': 2.0}; an argparse error otherwise."""
+    out: dict[str, float] = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not name.strip() or not weight >= 0:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected SOURCE=WEIGHT with a weight >= 0")
+        out[name.strip()] = weight
+    return out
 
 
 def _row_text(r: dict) -> str:

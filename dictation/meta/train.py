@@ -22,7 +22,7 @@ import os
 import random
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,8 @@ class TrainConfig:
     # ("bfloat16", or "auto" on a CPU that computes it natively); parameters, rates, losses
     # and Adam stay float32, and validation always runs in float32 so that runs compare.
     precision: str = "float32"
+    # Per-source task sampling weights (a speaker's weight; unnamed sources 1.0).
+    source_weights: dict[str, float] = field(default_factory=lambda: dict(SOURCE_WEIGHTS))
 
 
 def speakers_by_split(utts: list[Utterance], min_utts: int) -> dict[str, dict[str, list[Utterance]]]:
@@ -95,7 +97,9 @@ class TaskSampler:
         self.utts = speakers
         self.cfg = cfg
         self.rng = rng
-        self.weights = [SOURCE_WEIGHTS.get(speakers[s][0].source, 1.0) for s in self.speakers]
+        self.weights = [cfg.source_weights.get(speakers[s][0].source, 1.0) for s in self.speakers]
+        if not any(self.weights):
+            raise SystemExit("every training speaker has sampling weight 0 (--source-weights)")
 
     def draw(self) -> tuple:
         """A task plan (speaker, files, texts, augmentation seed or None, support size,
@@ -211,10 +215,14 @@ def task_losses(model, tokenizer, params, lrs, support, query, cfg: TrainConfig,
         return batch_loss(model, fast, q), batch_loss(model, params, q)
 
 
-def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> dict:
-    """Mean query loss before and after adaptation on fixed validation tasks."""
-    before, after = [], []
-    for _, support, query in tasks:
+def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps,
+                   source_of: dict[str, str] | None = None) -> dict:
+    """Mean query loss before and after adaptation on fixed validation tasks, overall and,
+    given `source_of` (speaker -> corpus source), per source: `val_by_source` =
+    {source: [base, adapted, tasks]}."""
+    before, after, sources = [], [], []
+    for spk, support, query in tasks:
+        sources.append((source_of or {}).get(spk, "?"))
         s = make_batches(model, tokenizer, support, dev)
         q = make_batches(model, tokenizer, query, dev)
         p0 = {n: v.detach().requires_grad_(True) for n, v in params.items()}
@@ -222,8 +230,13 @@ def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps) -> di
         with torch.no_grad():
             before.append(float(batch_loss(model, p0, q)))
             after.append(float(batch_loss(model, {n: v.detach() for n, v in fast.items()}, q)))
+    by_source = {}
+    for src in sorted(set(sources)):
+        idx = [i for i, s in enumerate(sources) if s == src]
+        by_source[src] = [round(float(np.mean([before[i] for i in idx])), 4),
+                          round(float(np.mean([after[i] for i in idx])), 4), len(idx)]
     return {"val_loss_base": float(np.mean(before)), "val_loss_adapted": float(np.mean(after)),
-            "val_tasks": len(tasks)}
+            "val_tasks": len(tasks), "val_by_source": by_source}
 
 
 def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, device: str = "auto",
@@ -299,7 +312,11 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         raise SystemExit(f"no training speakers with >= {cfg.support + cfg.query} usable utterances in {corpus}")
     sampler = TaskSampler(train_spk, cfg, rng)
     val_rng = random.Random(12345)
-    val_tasks = [TaskSampler(val_spk, cfg, val_rng).sample() for _ in range(cfg.eval_tasks)] if val_spk else []
+    # Validation draws with the default source weights whatever --source-weights says, so
+    # that runs with other training weights are scored on the same tasks.
+    val_cfg = replace(cfg, source_weights=dict(SOURCE_WEIGHTS))
+    val_tasks = [TaskSampler(val_spk, val_cfg, val_rng).sample() for _ in range(cfg.eval_tasks)] if val_spk else []
+    val_sources = {spk: utts[0].source for spk, utts in val_spk.items()}
     stream = TaskStream(sampler, cfg.workers)
     print(f"train speakers {len(train_spk)}, validation speakers {len(val_spk)}; "
           f"{sum(p.numel() for p in params.values())} adaptation parameters on {dev}, {used} passes", flush=True)
@@ -317,7 +334,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         return rec["val_loss_adapted"] + cfg.base_weight * rec["val_loss_base"]
 
     if rebaseline and rank == 0 and val_tasks:
-        rec0 = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps)
+        rec0 = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources)
         best = val_score(rec0)
         record({**rec0, "step": start, "rebaseline": True})
 
@@ -385,7 +402,7 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
                "query_loss_base": float(np.mean(b_losses)), "seconds": round(time.time() - t0, 2),
                "lr_mean": float(np.mean([float(v.detach()) for v in lrs.values()])), "tasks": labels}
         if rank == 0 and val_tasks and step % cfg.eval_every == 0:
-            rec.update(evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps))
+            rec.update(evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources))
             score = val_score(rec)
             if score < best:
                 best = score
