@@ -327,6 +327,26 @@ def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, c
     assert written == (2 if score(step2) < score(rebase) else 1)
 
 
+def test_export_checkpoint_writes_the_run_as_a_bundle_without_training(dictation_cli, corpus_with_validation,
+                                                                       tmp_path):
+    from dictation.model.bundle import load_bundle
+
+    run_dir, out = tmp_path / "run", tmp_path / "bundle"
+    refused = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--export-checkpoint")
+    assert refused.returncode != 0 and "no checkpoint" in refused.stderr
+    trained = _train(dictation_cli, corpus_with_validation, run_dir, out, 2, "--eval-every", "100")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert not out.exists()  # never scored, so never a best: no bundle
+    exported = _train(dictation_cli, corpus_with_validation, run_dir, out, 5, "--export-checkpoint")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 2] and log[-1]["exported_checkpoint"] is True
+    info = load_bundle(out).info["training"]
+    assert info["step"] == 2  # the checkpoint's, not --steps
+    assert info["val_loss_adapted"] == pytest.approx(log[-1]["val_loss_adapted"])
+    assert set(info["val_by_source"]) == {"espeak"}
+
+
 @pytest.mark.slow
 def test_rebaseline_on_a_fresh_run_scores_the_starting_bundle(dictation_cli, corpus_with_validation, tmp_path):
     """A fresh run that continues the bundle writes one only when a step beats its start."""

@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source-weights", type=parse_source_weights, default={}, metavar="SRC=W,...",
                    help="task sampling weight per corpus source, on top of the defaults "
                    "(fotaq=3,espeak=0.5; others 1), e.g. espeak=1.5")
+    p.add_argument("--export-checkpoint", action="store_true",
+                   help="write RUN_DIR's checkpoint as the bundle (scored on the validation tasks) "
+                   "without training, whatever its score")
     p.add_argument("--rebaseline", action="store_true",
                    help="score the starting model (resumed, or the bundle a fresh run starts from) on "
                    "this run's validation tasks first and write a bundle only when a step beats that")
@@ -121,7 +124,8 @@ def _train(args: argparse.Namespace) -> int:
                       source_weights={**SOURCE_WEIGHTS, **args.source_weights},
                       lora_layers=tuple(int(x) for x in args.lora_layers.split(",") if x.strip()))
     result = train(args.corpus or _default_corpus(), args.run_dir, args.out or args.run_dir / "bundle", cfg,
-                   args.device, args.version, rebaseline=args.rebaseline, start_from=args.start_from)
+                   args.device, args.version, rebaseline=args.rebaseline, start_from=args.start_from,
+                   export_checkpoint=args.export_checkpoint)
     print(json.dumps(result))
     return 0
 

@@ -240,7 +240,8 @@ def evaluate_tasks(model, params, lrs, tasks, tokenizer, dev, inner_steps,
 
 
 def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, device: str = "auto",
-          version: str = "0.2.0", rebaseline: bool = False, start_from: str = "bundled") -> dict:
+          version: str = "0.2.0", rebaseline: bool = False, start_from: str = "bundled",
+          export_checkpoint: bool = False) -> dict:
     """Meta-train (resuming from `run_dir`'s checkpoint); write `out_bundle` at each new best.
 
     `rebaseline`: score the starting parameters (resumed, or the bundle a fresh run starts
@@ -250,6 +251,9 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
     `start_from`: what a fresh run starts from: "bundled" (the shipped model), "stock"
     (Whisper tiny.en with zero updates and default inner rates: a rebuild from scratch) or
     a bundle directory. A resumed run takes its values from the checkpoint.
+    `export_checkpoint`: write the run's checkpoint as the bundle, scored on the validation
+    tasks, and stop (no training): for a run whose objective validation does not measure,
+    e.g. one weighted toward some sources, that the held-out evaluation then judges.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -367,6 +371,17 @@ def train(corpus: Path, run_dir: Path, out_bundle: Path, cfg: TrainConfig, devic
         np.savez_compressed(out_bundle / "weights.tmp.npz", **arrays)
         os.replace(out_bundle / "weights.tmp.npz", out_bundle / "weights.npz")
         model.to(dev)
+
+    if export_checkpoint:
+        if world > 1:
+            raise SystemExit("--export-checkpoint runs in one process, not under torchrun")
+        if not ckpt_path.is_file():
+            raise SystemExit(f"--export-checkpoint: no checkpoint in {run_dir}")
+        metrics = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps,
+                                 val_sources) if val_tasks else {}
+        export_bundle(start, {k: v for k, v in metrics.items() if k.startswith("val_")})
+        record({**metrics, "step": start, "exported_checkpoint": True})
+        return {"step": start, "best": best}
 
     step = start
     for step in range(start + 1, cfg.steps + 1):
