@@ -250,12 +250,11 @@ class MainWindow(QMainWindow):
         self.dictation_view.auto_copy.setChecked(bool(settings["auto_copy"]))
         self.dictation_view.auto_copy.blockSignals(False)
         self.last_audio = None
-        self._refresh_summary()
+        notice = self._refresh_summary()
         self.root.setCurrentIndex(1)
         if page is None:
             page = PAGE_DICTATE if (profile.takes() or profile.model_dir()) else PAGE_ENROLL
         self.show_page(page)
-        notice = self.outdated_model_notice()
         if notice:
             self.statusBar().showMessage(notice, 30_000)
         return True
@@ -287,18 +286,21 @@ class MainWindow(QMainWindow):
                 "recordings are kept, and the current model stays in use until the new one has "
                 "passed its check.")
 
-    def _refresh_summary(self) -> None:
+    def _refresh_summary(self) -> str:
+        """Update the Adapt page's summary and the profile label; return the adapt-again
+        notice ("" if none)."""
         if self.profile is None:
             self.profile_label.setText("")
-            return
+            return ""
         try:
             takes, corrections = len(self.profile.takes()), len(self.profile.corrections())
         except (ProfileError, OSError):
             takes, corrections = 0, 0
+        notice, model_text = self.outdated_model_notice(), self._model_text()
         if not (self.runner and self.runner.is_running()):
-            self.adapt_view.set_summary(takes, corrections, self._model_text(),
-                                        self.outdated_model_notice())
-        self.profile_label.setText(f"Profile: {self.profile.name}  \u00b7  {self._model_text()}")
+            self.adapt_view.set_summary(takes, corrections, model_text, notice)
+        self.profile_label.setText(f"Profile: {self.profile.name}  \u00b7  {model_text}")
+        return notice
 
     def show_page(self, page: int) -> None:
         if self.recorder.is_recording():
