@@ -479,3 +479,49 @@ def test_outer_rate_warms_up_linearly_then_stays_at_the_full_rate():
 
     assert [outer_rate_scale(s, 4) for s in (1, 2, 3, 4, 5, 100)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert outer_rate_scale(1, 0) == 1.0  # no warm-up: the full rate from the first step
+
+
+def _heldout_line(speaker, source, base, adapted, words=(10, 10)):
+    return json.dumps({"speaker": speaker, "source": source, "n_test": len(words), "base_wer": base,
+                       "adapted_wer": adapted, "utterances": {"words": list(words)}})
+
+
+def test_compare_pairs_two_heldout_runs_by_speaker(tmp_path, dictation_cli):
+    from dictation.meta.compare import compare, read_rows
+
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text("\n".join([_heldout_line("a", "espeak", 0.20, 0.10), _heldout_line("b", "espeak", 0.20, 0.20),
+                              _heldout_line("c", "fotaq", 0.10, 0.10), _heldout_line("gone", "fotaq", 0.1, 0.1),
+                              json.dumps({"summary": {"speakers": 4}})]) + "\n")
+    new.write_text("progress line\n" + "\n".join([
+        _heldout_line("a", "espeak", 0.20, 0.08), _heldout_line("b", "espeak", 0.18, 0.22),
+        _heldout_line("c", "fotaq", 0.10, 0.10)]) + "\n")
+    result = compare(read_rows(old), read_rows(new))
+    assert result["speakers"] == 3 and result["only_old"] == ["gone"] and result["only_new"] == []
+    all_ = result["sources"]["all"]
+    assert all_["adapted_wer"]["old"] == pytest.approx(0.4 / 3) and all_["adapted_wer"]["new"] == pytest.approx(0.4 / 3)
+    assert all_["adapted_wer"]["diff"] == pytest.approx(0.0, abs=1e-12)
+    lo, hi = all_["adapted_wer"]["diff_ci95"]
+    assert lo < 0 < hi  # one speaker better, one worse: the interval takes in no change
+    assert all_["adapted_new_vs_old"] == {"better": ["a"], "worse": ["b"]}
+    assert all_["worse_than_base"] == {"old": [], "new": ["b"]}
+    assert result["sources"]["espeak"]["relative_gain"]["old"] == pytest.approx(0.25)
+    assert result["sources"]["espeak"]["relative_gain"]["new"] == pytest.approx(1 - 0.15 / 0.19)
+    out = subprocess.run(dictation_cli + ["evaluate", "--compare", str(old), str(new)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert "| all | 3 |" in out.stdout and "1 / 1 / 1 |" in out.stdout
+    assert "worse than base by > 2 % relative: b" in out.stdout
+
+
+def test_compare_refuses_runs_on_other_test_phrases(tmp_path, dictation_cli):
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text(_heldout_line("a", "espeak", 0.2, 0.1, words=(10, 12)) + "\n")
+    new.write_text(_heldout_line("a", "espeak", 0.2, 0.1, words=(10, 9)) + "\n")
+    out = subprocess.run(dictation_cli + ["evaluate", "--compare", str(old), str(new)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "not the same test phrases for: a" in out.stderr
+    (tmp_path / "empty.jsonl").write_text('{"summary": {}}\n')
+    out = subprocess.run(dictation_cli + ["evaluate", "--compare", str(old), str(tmp_path / "empty.jsonl")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "no per-speaker lines" in out.stderr

@@ -98,6 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--table", type=Path, default=None, help="write a markdown table (batch mode)")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", action="store_true")
+    e.add_argument("--compare", nargs=2, type=Path, default=None, metavar=("OLD", "NEW"),
+                   help="compare two saved `--heldout --json` outputs speaker by speaker on the same test "
+                   "phrases (no evaluation runs)")
     e.set_defaults(func=_evaluate)
 
 
@@ -131,6 +134,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _compare(*args.compare, as_json=args.json)
     import torch
 
     from dictation.meta.evaluate import evaluate_speaker, load_pairs
@@ -179,6 +184,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     if args.table:
         args.table.write_text(_table(rows, summary))
+    return 0
+
+
+def _compare(old: Path, new: Path, as_json: bool) -> int:
+    from dictation.meta.compare import compare, compare_text, read_rows
+
+    try:
+        result = compare(read_rows(old), read_rows(new))
+    except (OSError, ValueError) as exc:
+        print(f"evaluate --compare: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if as_json else compare_text(result, str(old), str(new)), end="" if not as_json else "\n")
     return 0
 
 
