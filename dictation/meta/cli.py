@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dictation.decoding import beam_width
+from dictation.meta.compare import relative_gain_ci, worse_than_base
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -279,7 +280,7 @@ def _summary(rows: list[dict]) -> dict:
         # How much lower MAML's WER is than fine-tuning's, as a share of MAML's gain over base.
         if gain_maml > 0:
             s["maml_advantage_share"] = (s["mean_finetune_wer"] - s["mean_adapted_wer"]) / gain_maml
-    s["worse_than_base"] = [r["speaker"] for r in rows if r["adapted_wer"] > r["base_wer"] * 1.02 + 1e-9]
+    s["worse_than_base"] = worse_than_base(rows)
     probs = {r["speaker"]: worse_probability(r) for r in rows if "utterances" in r}
     if probs:
         # With 15 test phrases one word is more than 2 % relative for most speakers: how
@@ -288,24 +289,9 @@ def _summary(rows: list[dict]) -> dict:
         s["worse_than_base_95"] = [k for k, v in probs.items() if v >= 0.95]
     s["relative_gain"], s["relative_gain_ci95"] = relative_gain_ci(rows)
     if any("gated_wer" in r for r in rows):
-        s["gated_worse_than_base"] = [r["speaker"] for r in rows
-                                      if "gated_wer" in r and r["gated_wer"] > r["base_wer"] * 1.02 + 1e-9]
+        s["gated_worse_than_base"] = worse_than_base([r for r in rows if "gated_wer" in r], "gated_wer")
         s["gate_kept_base"] = [r["speaker"] for r in rows if r.get("gate_installed") is False]
     return s
-
-
-def relative_gain_ci(rows: list[dict], key: str = "adapted_wer", resamples: int = 2000) -> tuple[float, list[float]]:
-    """1 - mean(key) / mean(base_wer) over speakers, with a 95 % bootstrap interval
-    (speakers resampled with replacement; fixed seed, so a table is reproducible)."""
-    import numpy as np
-
-    base = np.array([r["base_wer"] for r in rows], dtype=float)
-    other = np.array([r[key] for r in rows], dtype=float)
-    point = float(1 - other.mean() / base.mean()) if base.mean() > 0 else 0.0
-    idx = np.random.default_rng(0).integers(0, len(rows), size=(resamples, len(rows)))
-    b, o = base[idx].mean(axis=1), other[idx].mean(axis=1)
-    gains = np.where(b > 0, 1 - o / np.where(b > 0, b, 1), 0.0)
-    return point, [float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))]
 
 
 def worse_probability(row: dict, margin: float = 1.02, resamples: int = 2000) -> float:

@@ -1,4 +1,5 @@
-"""Paired comparison of two held-out evaluation runs (`evaluate --heldout --json` output).
+"""Held-out scoring over speakers, and the paired comparison of two held-out runs
+(`evaluate --heldout --json` output).
 
 A new bundle ships only when it measurably improves on the bundled one, on the same
 speakers and the same test phrases. This module reads two runs' per-speaker lines, checks
@@ -49,8 +50,21 @@ def diff_interval(old: np.ndarray, new: np.ndarray, resamples: int = 2000) -> tu
     return float(d.mean()), [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def _worse(rows: list[dict]) -> list[str]:
-    return [r["speaker"] for r in rows if r["adapted_wer"] > r["base_wer"] * WORSE_MARGIN + 1e-9]
+def worse_than_base(rows: list[dict], key: str = "adapted_wer") -> list[str]:
+    """Speakers whose `key` WER is above base by more than the bar's 2 % relative."""
+    return [r["speaker"] for r in rows if r[key] > r["base_wer"] * WORSE_MARGIN + 1e-9]
+
+
+def relative_gain_ci(rows: list[dict], key: str = "adapted_wer", resamples: int = 2000) -> tuple[float, list[float]]:
+    """1 - mean(key) / mean(base_wer) over speakers, with a 95 % bootstrap interval
+    (speakers resampled with replacement; fixed seed, so a table is reproducible)."""
+    base = np.array([r["base_wer"] for r in rows], dtype=float)
+    other = np.array([r[key] for r in rows], dtype=float)
+    point = float(1 - other.mean() / base.mean()) if base.mean() > 0 else 0.0
+    idx = np.random.default_rng(0).integers(0, len(rows), size=(resamples, len(rows)))
+    b, o = base[idx].mean(axis=1), other[idx].mean(axis=1)
+    gains = np.where(b > 0, 1 - o / np.where(b > 0, b, 1), 0.0)
+    return point, [float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))]
 
 
 def compare(old_rows: list[dict], new_rows: list[dict]) -> dict:
@@ -76,11 +90,8 @@ def compare(old_rows: list[dict], new_rows: list[dict]) -> dict:
             b = np.array([r[key] for r in n], dtype=float)
             diff, ci = diff_interval(a, b)
             entry[key] = {"old": float(a.mean()), "new": float(b.mean()), "diff": diff, "diff_ci95": ci}
-        for tag, rows in (("old", o), ("new", n)):
-            base = np.mean([r["base_wer"] for r in rows])
-            entry.setdefault("relative_gain", {})[tag] = float(1 - np.mean([r["adapted_wer"] for r in rows]) / base) \
-                if base > 0 else 0.0
-            entry.setdefault("worse_than_base", {})[tag] = _worse(rows)
+        entry["relative_gain"] = {"old": relative_gain_ci(o)[0], "new": relative_gain_ci(n)[0]}
+        entry["worse_than_base"] = {"old": worse_than_base(o), "new": worse_than_base(n)}
         entry["adapted_new_vs_old"] = {
             "better": [s for s in names if new[s]["adapted_wer"] < old[s]["adapted_wer"] - 1e-9],
             "worse": [s for s in names if new[s]["adapted_wer"] > old[s]["adapted_wer"] + 1e-9],
