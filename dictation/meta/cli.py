@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from dictation.decoding import beam_width
-from dictation.meta.compare import relative_gain_ci, worse_than_base
+from dictation.meta.compare import WORSE_MARGIN, relative_gain_ci, worse_than_base
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -196,7 +196,7 @@ def _compare(old: Path, new: Path, as_json: bool) -> int:
     except (OSError, ValueError) as exc:
         print(f"evaluate --compare: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result) if as_json else compare_text(result, str(old), str(new)), end="" if not as_json else "\n")
+    print(json.dumps(result) if as_json else compare_text(result, str(old), str(new)).rstrip("\n"))
     return 0
 
 
@@ -294,7 +294,7 @@ def _summary(rows: list[dict]) -> dict:
     return s
 
 
-def worse_probability(row: dict, margin: float = 1.02, resamples: int = 2000) -> float:
+def worse_probability(row: dict, margin: float = WORSE_MARGIN, resamples: int = 2000) -> float:
     """Share of paired resamples of a speaker's test phrases (with replacement; fixed seed)
     in which the adapted WER exceeds `margin` x the base WER."""
     import numpy as np
