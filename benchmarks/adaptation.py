@@ -4,7 +4,7 @@
 [--pairs DIR] [--bundle DIR] [--devices cpu,cuda] [--precision P] [--no-export] [--no-check]
 [--no-baseline]`
 
-Times `dictation.meta.adaptation.adapt` (bundle load excluded, batch preparation and all
+Times `dictation.adapt.procedure.adapt` (bundle load excluded, batch preparation and all
 inner steps included; the steps the bundle gives that many phrases unless --steps) on 10
 flite TTS phrases (or the first 10 NAME.wav + NAME.txt pairs of --pairs), then the ONNX export of the result and the app's cross-validated check
 (`cross_check`: two half-size adaptations and the transcription of every phrase by the
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SENTENCES, speech_clip  # noqa: E402
+from common import SENTENCES, speech_clip
 
-from dictation.meta.inner import PRECISIONS, resolve_precision  # noqa: E402
+from dictation.adapt.inner_loop import PRECISIONS, resolve_precision
 
 
 def main() -> int:
@@ -42,21 +42,21 @@ def main() -> int:
     parser.add_argument("--devices", default="", help="comma-separated (default: cpu, and cuda when present)")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-check", action="store_true")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="inner-loop precision (default: the bundle's)")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="skip the baselines (no speed copies; float32)")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default=None, help="inner-loop precision (default: the bundle's)"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baselines (no speed copies; float32)")
     args = parser.parse_args()
 
     import torch
 
-    from dictation.meta.adaptation import adapt, precision_of, speed_copies_of
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.model.bundle import load_bundle
+    from dictation.adapt.procedure import adapt, precision_of, speed_copies_of
 
     torch.set_num_threads(args.threads)
     takes = []
     if args.pairs:
-        from dictation.meta.evaluate import load_pairs
+        from dictation.lab.evaluate import load_pairs
 
         takes = load_pairs(args.pairs)[: args.phrases]
     else:
@@ -64,8 +64,7 @@ def main() -> int:
             audio, _ = speech_clip(3.0 + (i % 3), voice=["slt", "awb", "rms"][i % 3])
             takes.append((audio, " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i, i + 1))))
     audio_s = sum(len(a) for a, _ in takes) / 16000
-    devices = [d for d in args.devices.split(",") if d] or (
-        ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    devices = [d for d in args.devices.split(",") if d] or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     first = load_bundle(args.bundle)
     factors, precision = speed_copies_of(first), precision_of(first, args.precision)
     for device in devices:
@@ -80,34 +79,44 @@ def main() -> int:
             for _ in range(args.repeats):
                 bundle = load_bundle(args.bundle)
                 t = time.perf_counter()
-                adapted = adapt(takes, steps=args.steps, device=device, bundle=bundle, speed_copies=proto[0],
-                                precision=proto[1])
+                adapted = adapt(
+                    takes, steps=args.steps, device=device, bundle=bundle, speed_copies=proto[0], precision=proto[1]
+                )
                 times.append(time.perf_counter() - t)
                 if proto == protocols[0]:
                     app_adapted = adapted  # the app's protocol: the one exported below
             medians[proto] = statistics.median(times)
             label = f"+ copies at {', '.join(f'{f:g}x' for f in proto[0])}" if proto[0] else "no copies"
-            print(f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio) {label}, {adapted.steps} steps, "
-                  f"{proto[1]}, {args.threads} threads: median {medians[proto]:.2f} s "
-                  f"(runs: {', '.join(f'{x:.2f}' for x in times)})")
+            print(
+                f"{device}: {len(takes)} phrases ({audio_s:.1f} s audio) {label}, {adapted.steps} steps, "
+                f"{proto[1]}, {args.threads} threads: median {medians[proto]:.2f} s "
+                f"(runs: {', '.join(f'{x:.2f}' for x in times)})"
+            )
         if ((), used) in medians:
-            print(f"{device}: speed copies cost {medians[(factors, used)] / medians[((), used)]:.2f}x "
-                  "the adaptation without them")
+            print(
+                f"{device}: speed copies cost {medians[(factors, used)] / medians[((), used)]:.2f}x "
+                "the adaptation without them"
+            )
         if (factors, "float32") in medians and used != "float32":
-            print(f"{device}: {used} takes {medians[(factors, used)] / medians[(factors, 'float32')]:.2f}x "
-                  "the time of float32")
+            print(
+                f"{device}: {used} takes {medians[(factors, used)] / medians[(factors, 'float32')]:.2f}x "
+                "the time of float32"
+            )
     if not args.no_export:
         t = time.perf_counter()
         with tempfile.TemporaryDirectory() as d:
             app_adapted.export(Path(d) / "model")
         print(f"ONNX export + parity check of the adapted model: {time.perf_counter() - t:.2f} s")
     if not args.no_check:
-        from dictation.meta.adaptation import cross_check
+        from dictation.adapt.procedure import cross_check
 
-        check = cross_check(takes, steps=args.steps, device=devices[-1], bundle=load_bundle(args.bundle),
-                            precision=args.precision)
-        print(f"cross-validated check ({check.folds} folds, {devices[-1]}): {check.seconds:.2f} s; "
-              f"WER base {check.before_wer:.1%}, adapted without the phrase {check.after_wer:.1%}")
+        check = cross_check(
+            takes, steps=args.steps, device=devices[-1], bundle=load_bundle(args.bundle), precision=args.precision
+        )
+        print(
+            f"cross-validated check ({check.folds} folds, {devices[-1]}): {check.seconds:.2f} s; "
+            f"WER base {check.before_wer:.1%}, adapted without the phrase {check.after_wer:.1%}"
+        )
     return 0
 
 

@@ -21,14 +21,17 @@ SENTENCES = [
 
 def speech_clip(seconds: float, out_dir: Path | None = None, voice: str = "slt") -> tuple[np.ndarray, Path]:
     """A flite TTS clip trimmed/extended to about `seconds` (sentences joined), 16 kHz mono."""
-    from dictation.audio import load_audio, write_wav
+    from dictation.app.audio import load_audio, write_wav
 
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="dictation-bench-"))
     pieces, total, i = [], 0.0, 0
     while total < seconds:
         wav = out_dir / f"s{i}.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", SENTENCES[i % len(SENTENCES)], "-o", str(wav)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["flite", "-voice", voice, "-t", SENTENCES[i % len(SENTENCES)], "-o", str(wav)],
+            check=True,
+            capture_output=True,
+        )
         a = load_audio(wav)
         pieces.append(a)
         total += len(a) / 16000

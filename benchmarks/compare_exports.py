@@ -28,12 +28,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from dictation.audio import load_audio
-    from dictation.corpus.common import default_corpus_dir
-    from dictation.corpus.readers import read_manifest
-    from dictation.corpus.splits import tasks_by_split
-    from dictation.runtime import Transcriber
-    from dictation.text import wer
+    from dictation.app.audio import load_audio
+    from dictation.app.runtime import Transcriber
+    from dictation.app.text import wer
+    from dictation.lab.corpus.common import default_corpus_dir
+    from dictation.lab.corpus.readers import read_manifest
+    from dictation.lab.corpus.splits import tasks_by_split
 
     speakers = tasks_by_split(read_manifest(args.corpus or default_corpus_dir()))[args.split]
     queues = [sorted(us, key=lambda u: str(u.audio_path)) for _, us in sorted(speakers.items())]
@@ -55,14 +55,17 @@ def main() -> int:
             if r.tokens:
                 out[name]["per_token_ms"].append(1000 * (r.seconds - r.encoder_seconds) / (len(r.tokens) + 1))
     same = sum(a == b for a, b in zip(out["old"]["hyps"], out["new"]["hyps"]))
-    report = {"clips": len(clips), "split": args.split, "identical_transcripts": same,
-              "threads": args.threads}
+    report = {"clips": len(clips), "split": args.split, "identical_transcripts": same, "threads": args.threads}
     for name in models:
-        report[name] = {"dir": str(getattr(args, name)), "wer": round(wer(refs, out[name]["hyps"]), 4),
-                        "median_seconds": round(statistics.median(out[name]["seconds"]), 4),
-                        "median_decoder_ms_per_token": round(statistics.median(out[name]["per_token_ms"]), 2)}
-    report["differences"] = [{"ref": r, "old": a, "new": b} for r, a, b in
-                             zip(refs, out["old"]["hyps"], out["new"]["hyps"]) if a != b][:10]
+        report[name] = {
+            "dir": str(getattr(args, name)),
+            "wer": round(wer(refs, out[name]["hyps"]), 4),
+            "median_seconds": round(statistics.median(out[name]["seconds"]), 4),
+            "median_decoder_ms_per_token": round(statistics.median(out[name]["per_token_ms"]), 2),
+        }
+    report["differences"] = [
+        {"ref": r, "old": a, "new": b} for r, a, b in zip(refs, out["old"]["hyps"], out["new"]["hyps"]) if a != b
+    ][:10]
     print(json.dumps(report, indent=2))
     return 0
 

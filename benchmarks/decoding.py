@@ -29,22 +29,26 @@ def main() -> int:
 
     from pathlib import Path
 
-    from dictation.audio import load_audio
-    from dictation.corpus.common import default_corpus_dir
-    from dictation.corpus.readers import read_manifest
-    from dictation.decoding import check_beam
-    from dictation.meta.train import speakers_by_split
-    from dictation.runtime import Transcriber, base_model_dir
-    from dictation.text import wer
+    from dictation.app.audio import load_audio
+    from dictation.app.decoding import check_beam
+    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.text import wer
+    from dictation.lab.corpus.common import default_corpus_dir
+    from dictation.lab.corpus.readers import read_manifest
+    from dictation.lab.meta_train import speakers_by_split
 
     beams = [check_beam(b) for b in args.beams.split(",")]
     runs = [(f"beam {b}", b, True) for b in beams]
     if args.alone:
         runs.append((f"beam {max(beams)}, one hypothesis at a time", max(beams), False))
-    speakers = speakers_by_split(read_manifest(Path(args.corpus) if args.corpus else default_corpus_dir()),
-                                 40)["validation"]
-    utts = [u for s in sorted(speakers)
-            for u in sorted(speakers[s], key=lambda u: str(u.audio_path))[10 : 10 + args.per_speaker]]
+    speakers = speakers_by_split(read_manifest(Path(args.corpus) if args.corpus else default_corpus_dir()), 40)[
+        "validation"
+    ]
+    utts = [
+        u
+        for s in sorted(speakers)
+        for u in sorted(speakers[s], key=lambda u: str(u.audio_path))[10 : 10 + args.per_speaker]
+    ]
     transcriber = Transcriber(base_model_dir(), threads=args.threads)
     can_batch = transcriber.batched
     hyps: dict[str, list[str]] = {name: [] for name, _, _ in runs}
@@ -64,8 +68,11 @@ def main() -> int:
         for src in sources:
             idx = [i for i, u in enumerate(utts) if u.source == src]
             per_source[src] = round(wer([refs[i] for i in idx], [hyps[name][i] for i in idx]), 4)
-        report["runs"][name] = {"wer": round(wer(refs, hyps[name]), 4), "by_source": per_source,
-                                "ms_per_utterance": round(1000 * seconds[name] / len(utts), 1)}
+        report["runs"][name] = {
+            "wer": round(wer(refs, hyps[name]), 4),
+            "by_source": per_source,
+            "ms_per_utterance": round(1000 * seconds[name] / len(utts), 1),
+        }
     if args.alone:
         widest = f"beam {max(beams)}"
         alone = hyps[f"{widest}, one hypothesis at a time"]

@@ -22,31 +22,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def rss_mb() -> dict:
     status = Path("/proc/self/status").read_text()
-    vals = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in status.splitlines()
-            if line.startswith(("VmRSS", "VmHWM"))}
+    vals = {
+        line.split(":")[0]: int(line.split()[1]) / 1024
+        for line in status.splitlines()
+        if line.startswith(("VmRSS", "VmHWM"))
+    }
     return {"rss_mb": round(vals["VmRSS"], 1), "peak_rss_mb": round(vals["VmHWM"], 1)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--with-qt", action="store_true",
-                        help="also create the app's QApplication and main window (offscreen), as the GUI process does")
+    parser.add_argument(
+        "--with-qt",
+        action="store_true",
+        help="also create the app's QApplication and main window (offscreen), as the GUI process does",
+    )
     args = parser.parse_args()
     if args.with_qt:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from PySide6.QtWidgets import QApplication
 
-        from dictation.gui.main_window import MainWindow
+        from dictation.app.gui.main_window import MainWindow
 
-        app = QApplication([])  # noqa: F841  (kept alive for the measurement)
+        app = QApplication([])
         window = MainWindow()
         window.show()
         app.processEvents()
     from common import speech_clip
 
-    import dictation.audio  # noqa: F401  (the app's capture module is loaded too)
-    from dictation.runtime import Transcriber, base_model_dir
+    import dictation.app.audio  # noqa: F401  (the app's capture module is loaded too)
+    from dictation.app.runtime import Transcriber, base_model_dir
 
     start = rss_mb()
     tr = Transcriber(base_model_dir())
@@ -58,11 +64,20 @@ def main() -> int:
     time.sleep(args.idle_seconds)
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     idle_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-    print(json.dumps({
-        "interpreter": start, "model_loaded": loaded, "after_transcribe": after,
-        "idle_cpu_percent": round(100 * idle_cpu / args.idle_seconds, 2),
-        "torch_imported": "torch" in sys.modules, "text": text, "pid": os.getpid(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "interpreter": start,
+                "model_loaded": loaded,
+                "after_transcribe": after,
+                "idle_cpu_percent": round(100 * idle_cpu / args.idle_seconds, 2),
+                "torch_imported": "torch" in sys.modules,
+                "text": text,
+                "pid": os.getpid(),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -5,7 +5,7 @@
 
 Draws `--tasks` tasks (10 support + 6 query phrases, augmented as in training) from the
 corpus's meta-validation speakers (timing only: nothing is trained), then times the outer
-step's forward and backward passes (`dictation.meta.train.task_losses` for every task and
+step's forward and backward passes (`dictation.lab.meta_train.task_losses` for every task and
 the backward of the outer loss; no optimiser step) in each precision, alternating, and
 prints the median seconds per step, the bfloat16 / float32 ratio, and the cosine between
 the two precisions' outer gradients (initial values and inner rates), i.e. whether the
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-from dictation.corpus.common import default_corpus_dir
-from dictation.corpus.readers import read_manifest
-from dictation.decoding import TextTokenizer
-from dictation.meta.inner import cpu_has_native_bf16
-from dictation.meta.train import TaskSampler, TrainConfig, speakers_by_split, task_losses
-from dictation.model.bundle import load_bundle
-from dictation.model.loader import backbone_dir
+from dictation.adapt.inner_loop import cpu_has_native_bf16
+from dictation.adapt.model.bundle import load_bundle
+from dictation.adapt.model.loader import backbone_dir
+from dictation.app.decoding import TextTokenizer
+from dictation.lab.corpus.common import default_corpus_dir
+from dictation.lab.corpus.readers import read_manifest
+from dictation.lab.meta_train import TaskSampler, TrainConfig, speakers_by_split, task_losses
 
 
 def cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
@@ -64,8 +64,10 @@ def main() -> int:
     lrs = {n: torch.nn.Parameter(bundle.inner_lrs[n].clone()) for n in bundle.adapt_names}
     tok = TextTokenizer(backbone_dir() / "tokenizer.json")
     precisions = ["float32", "bfloat16"]
-    print(f"{args.tasks} tasks x (10 support + 6 query), {args.inner_steps} inner steps, {args.threads} threads; "
-          f"native bfloat16: {cpu_has_native_bf16()}")
+    print(
+        f"{args.tasks} tasks x (10 support + 6 query), {args.inner_steps} inner steps, {args.threads} threads; "
+        f"native bfloat16: {cpu_has_native_bf16()}"
+    )
 
     times: dict[str, list[float]] = {x: [] for x in precisions}
     grads: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
@@ -81,17 +83,20 @@ def main() -> int:
                 ((lq + cfg.base_weight * lb) / len(tasks)).backward()
                 step_losses.append(round(float(lq.detach()), 4))
             times[precision].append(time.perf_counter() - t0)
-            grads[precision] = ([v.grad.clone() for v in params.values()],
-                                [v.grad.clone() for v in lrs.values()])
+            grads[precision] = ([v.grad.clone() for v in params.values()], [v.grad.clone() for v in lrs.values()])
             losses[precision] = step_losses
     med = {x: statistics.median(t) for x, t in times.items()}
     for x in precisions:
-        print(f"{x:9s} {med[x]:6.1f} s per outer step (runs: {', '.join(f'{t:.1f}' for t in times[x])}); "
-              f"adapted query losses {losses[x]}")
+        print(
+            f"{x:9s} {med[x]:6.1f} s per outer step (runs: {', '.join(f'{t:.1f}' for t in times[x])}); "
+            f"adapted query losses {losses[x]}"
+        )
     print(f"bfloat16 / float32: {med['bfloat16'] / med['float32']:.2f}x")
-    print(f"outer-gradient cosine, bfloat16 vs float32: initial values "
-          f"{cosine(grads['float32'][0], grads['bfloat16'][0]):.4f}, inner rates "
-          f"{cosine(grads['float32'][1], grads['bfloat16'][1]):.4f}")
+    print(
+        f"outer-gradient cosine, bfloat16 vs float32: initial values "
+        f"{cosine(grads['float32'][0], grads['bfloat16'][0]):.4f}, inner rates "
+        f"{cosine(grads['float32'][1], grads['bfloat16'][1]):.4f}"
+    )
     return 0
 
 

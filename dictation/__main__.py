@@ -1,3 +1,3 @@
-from dictation.cli import main
+from dictation.cli.main import main
 
 raise SystemExit(main())

@@ -47,7 +47,7 @@ if [ -z "$BASE_ONNX" ]; then
     if [ ! -f "$BASE_ONNX/model.json" ]; then
         echo "build_onefolder: exporting the bundled model $bundle_version to ONNX (torch)" >&2
         rm -rf "$BASE_ONNX"
-        OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "$PYTHON" -m dictation.model.build_base --out "$BASE_ONNX"
+        OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "$PYTHON" -m dictation.adapt.model.build_base --out "$BASE_ONNX"
     fi
 fi
 if [ ! -f "$BASE_ONNX/model.json" ]; then

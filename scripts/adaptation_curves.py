@@ -32,17 +32,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictation.audio import load_audio
-from dictation.corpus.augment import with_speed_copies as speed_copies
-from dictation.corpus.common import default_corpus_dir
-from dictation.corpus.readers import read_manifest
-from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.meta.inner import PRECISIONS, batch_loss, inner_loop, make_batches, resolve_precision
-from dictation.meta.train import speakers_by_split
-from dictation.model.bundle import load_bundle
-from dictation.model.inference import transcribe
-from dictation.model.loader import backbone_dir
-from dictation.text import wer
+from dictation.adapt.augment import with_speed_copies as speed_copies
+from dictation.adapt.inner_loop import PRECISIONS, batch_loss, inner_loop, make_batches, resolve_precision
+from dictation.adapt.model.bundle import load_bundle
+from dictation.adapt.model.inference import transcribe
+from dictation.adapt.model.loader import backbone_dir
+from dictation.app.audio import load_audio
+from dictation.app.decoding import DecodingRules, TextTokenizer
+from dictation.app.text import wer
+from dictation.lab.corpus.common import default_corpus_dir
+from dictation.lab.corpus.readers import read_manifest
+from dictation.lab.meta_train import speakers_by_split
 
 SPEEDS = (0.9, 1.1)  # protocol "speed"; "plain" adapts on the takes alone, whatever the bundle names
 
@@ -77,13 +77,17 @@ def summarize(paths: list[Path]) -> None:
         for k in sorted({k for r in have for k in r["wer"][proto]}, key=int):
             w = [r["wer"][proto][k] for r in have]
             b = float(np.mean([r["base_wer"] for r in have]))
-            print(f"{proto:8s} k={k:>2s} n={len(have)}: base {b:.2%} -> {np.mean(w):.2%}, "
-                  f"worse than base {worse(w) if len(have) == len(rows) else '-'}")
+            print(
+                f"{proto:8s} k={k:>2s} n={len(have)}: base {b:.2%} -> {np.mean(w):.2%}, "
+                f"worse than base {worse(w) if len(have) == len(rows) else '-'}"
+            )
             for src in sorted({r["source"] for r in have}):
                 sb = [r["base_wer"] for r in have if r["source"] == src]
                 sa = [r["wer"][proto][k] for r in have if r["source"] == src]
-                print(f"    {src:8s} n={len(sb):2d}: {np.mean(sb):.2%} -> {np.mean(sa):.2%} "
-                      f"({1 - np.mean(sa) / max(np.mean(sb), 1e-9):.0%} relative)")
+                print(
+                    f"    {src:8s} n={len(sb):2d}: {np.mean(sb):.2%} -> {np.mean(sa):.2%} "
+                    f"({1 - np.mean(sa) / max(np.mean(sb), 1e-9):.0%} relative)"
+                )
     for proto in [p for p in protos if all(p in r.get("cv_loss", {}) for r in rows)]:
         select_steps_by_cv_loss(rows, proto, worse)
     from dictation.adapt.worker import decide_install
@@ -99,13 +103,17 @@ def summarize(paths: list[Path]) -> None:
                 "cross-checked WER no worse": [a <= b for b, a in cv],
                 "cross-checked loss no worse": [a <= b for b, a in cl],
             }
-            print(f"{proto} k={k}: correlation of test WER change with cross-checked WER change "
-                  f"{np.corrcoef(test_delta, [a - b for b, a in cv])[0, 1]:.2f}, "
-                  f"with cross-checked loss change {np.corrcoef(test_delta, [a - b for b, a in cl])[0, 1]:.2f}")
+            print(
+                f"{proto} k={k}: correlation of test WER change with cross-checked WER change "
+                f"{np.corrcoef(test_delta, [a - b for b, a in cv])[0, 1]:.2f}, "
+                f"with cross-checked loss change {np.corrcoef(test_delta, [a - b for b, a in cl])[0, 1]:.2f}"
+            )
             for name, installed in rules.items():
                 g = [r["wer"][proto][k] if i else r["base_wer"] for r, i in zip(rows, installed)]
-                print(f"    {name:32s} installed {sum(installed):2d}/{len(rows)}, mean {np.mean(g):.2%}, "
-                      f"worse than base {worse(g)}")
+                print(
+                    f"    {name:32s} installed {sum(installed):2d}/{len(rows)}, mean {np.mean(g):.2%}, "
+                    f"worse than base {worse(g)}"
+                )
 
 
 def select_steps_by_cv_loss(rows: list[dict], proto: str, worse) -> None:
@@ -130,15 +138,19 @@ def select_steps_by_cv_loss(rows: list[dict], proto: str, worse) -> None:
         got = [test_wer(r, k) for r, k in zip(rows, chosen)]
         oracle = [min(test_wer(r, k) for k in cand) for r in rows]
         counts = {k: chosen.count(k) for k in cand}
-        print(f"{proto}: steps chosen by cross-validated loss among {{{','.join(cand)}}}: mean {np.mean(got):.2%}, "
-              f"worse than base {worse(got)}, chosen {counts}; oracle {np.mean(oracle):.2%}")
+        print(
+            f"{proto}: steps chosen by cross-validated loss among {{{','.join(cand)}}}: mean {np.mean(got):.2%}, "
+            f"worse than base {worse(got)}, chosen {counts}; oracle {np.mean(oracle):.2%}"
+        )
         for src in sorted({r["source"] for r in rows}):
             idx = [i for i, r in enumerate(rows) if r["source"] == src]
             b = np.mean([rows[i]["base_wer"] for i in idx])
             g = np.mean([got[i] for i in idx])
             picks = [chosen[i] for i in idx]
-            print(f"    {src:8s} n={len(idx):2d}: {b:.2%} -> {g:.2%} ({1 - g / max(b, 1e-9):.0%} relative), "
-                  f"chosen {dict(sorted((k, picks.count(k)) for k in set(picks)))}")
+            print(
+                f"    {src:8s} n={len(idx):2d}: {b:.2%} -> {g:.2%} ({1 - g / max(b, 1e-9):.0%} relative), "
+                f"chosen {dict(sorted((k, picks.count(k)) for k in set(picks)))}"
+            )
 
 
 def main() -> int:
@@ -151,18 +163,26 @@ def main() -> int:
     p.add_argument("--split", default="validation")
     p.add_argument("--speakers", default="")
     p.add_argument("--shard", default="0/1")
-    p.add_argument("--n-enroll", default="10",
-                   help="enrollment size, or comma-separated sizes measured on the same test phrases")
+    p.add_argument(
+        "--n-enroll", default="10", help="enrollment size, or comma-separated sizes measured on the same test phrases"
+    )
     p.add_argument("--n-test", type=int, default=20)
     p.add_argument("--steps", default="3,5,8,12")
     p.add_argument("--protocols", default="plain,speed")
     p.add_argument("--no-cv", action="store_true", help="skip the 2-fold cross-validation")
-    p.add_argument("--cv-loss-only", action="store_true",
-                   help="cross-validate the token loss only (no transcription of the folds: "
-                   "what choosing a step count per speaker needs)")
+    p.add_argument(
+        "--cv-loss-only",
+        action="store_true",
+        help="cross-validate the token loss only (no transcription of the folds: "
+        "what choosing a step count per speaker needs)",
+    )
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="inner-loop precision (default: as the app, bfloat16 where the CPU has it)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="inner-loop precision (default: as the app, bfloat16 where the CPU has it)",
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -237,8 +257,9 @@ def main() -> int:
             curve(tb, score)
         return total, {k: wer(refs, h) for k, h in hyps.items()}
 
-    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()),
-                                 sizes[-1] + args.n_test)[args.split]
+    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()), sizes[-1] + args.n_test)[
+        args.split
+    ]
     wanted = [s for s in args.speakers.split(",") if s] or sorted(speakers)
     i, n = (int(x) for x in args.shard.split("/"))
     wanted = wanted[i::n]
@@ -251,8 +272,15 @@ def main() -> int:
             continue
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))[: sizes[-1] + args.n_test]
         items = [(load_audio(u.audio_path), u.text) for u in us]
-        test = items[sizes[-1]:]
-        row = {"speaker": spk, "source": us[0].source, "precision": resolve_precision(args.precision), "base_wer": test_wer(test, init), "wer": {}, "cv_loss": {}}
+        test = items[sizes[-1] :]
+        row = {
+            "speaker": spk,
+            "source": us[0].source,
+            "precision": resolve_precision(args.precision),
+            "base_wer": test_wer(test, init),
+            "wer": {},
+            "cv_loss": {},
+        }
         row["cv_wer"] = {}
         for size in sizes:
             enroll = items[:size]
@@ -262,7 +290,7 @@ def main() -> int:
                 lrs = protocol_lrs(proto)
                 batch = make_batches(model, tok, with_speed_copies(enroll, speeds), device)
                 wers = {}
-                curve(batch, lambda k, params: k and wers.__setitem__(k, test_wer(test, params)))
+                curve(batch, lambda k, params, wers=wers, test=test: k and wers.__setitem__(k, test_wer(test, params)))
                 row["wer"][key] = wers
                 if args.no_cv:
                     continue

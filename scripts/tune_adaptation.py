@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictation.audio import load_audio
-from dictation.corpus.common import default_corpus_dir
-from dictation.corpus.readers import read_manifest
-from dictation.meta.evaluate import evaluate_speaker
-from dictation.meta.train import speakers_by_split
-from dictation.model.bundle import load_bundle
+from dictation.adapt.model.bundle import load_bundle
+from dictation.app.audio import load_audio
+from dictation.lab.corpus.common import default_corpus_dir
+from dictation.lab.corpus.readers import read_manifest
+from dictation.lab.evaluate import evaluate_speaker
+from dictation.lab.meta_train import speakers_by_split
 
 
 def main() -> int:
@@ -40,8 +40,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     bundle = load_bundle(args.bundle)
-    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()),
-                                 args.n_enroll + args.n_test)["validation"]
+    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()), args.n_enroll + args.n_test)[
+        "validation"
+    ]
     # Spread the choice over sources: real voices first, then the synthetic ones.
     names = sorted(speakers, key=lambda s: (speakers[s][0].source != "fotaq", s))[: args.speakers]
     rows: dict[str, list[float]] = {}

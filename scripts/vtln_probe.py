@@ -24,19 +24,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictation.audio import load_audio
-from dictation.corpus.augment import with_speed_copies
-from dictation.corpus.common import default_corpus_dir
-from dictation.corpus.readers import read_manifest
-from dictation.decoding import DecodingRules, TextTokenizer
-from dictation.features import LogMel
-from dictation.meta.adaptation import speed_copies_of, steps_of
-from dictation.meta.inner import batch_loss, inner_loop, make_batches
-from dictation.meta.train import speakers_by_split
-from dictation.model.bundle import load_bundle
-from dictation.model.inference import transcribe
-from dictation.model.loader import backbone_dir
-from dictation.text import wer
+from dictation.adapt.augment import with_speed_copies
+from dictation.adapt.features import LogMel
+from dictation.adapt.inner_loop import batch_loss, inner_loop, make_batches
+from dictation.adapt.model.bundle import load_bundle
+from dictation.adapt.model.inference import transcribe
+from dictation.adapt.model.loader import backbone_dir
+from dictation.adapt.procedure import speed_copies_of, steps_of
+from dictation.app.audio import load_audio
+from dictation.app.decoding import DecodingRules, TextTokenizer
+from dictation.app.text import wer
+from dictation.lab.corpus.common import default_corpus_dir
+from dictation.lab.corpus.readers import read_manifest
+from dictation.lab.meta_train import speakers_by_split
 
 WARPS = (0.88, 0.91, 0.94, 0.97, 1.0, 1.03, 1.06, 1.09, 1.12)
 
@@ -51,11 +51,17 @@ def summarize(paths: list[Path]) -> None:
     for r in rows:
         by_source.setdefault(r["source"], []).append(r)
     for src, rs in sorted(by_source.items()):
-        print(f"  {src:9s} n={len(rs):2d} " + " ".join(
-            f"{k} {np.mean([r[k] for r in rs]):.2%}" for k in ("base", "base_vtln", "adapted", "adapted_vtln")))
+        print(
+            f"  {src:9s} n={len(rs):2d} "
+            + " ".join(
+                f"{k} {np.mean([r[k] for r in rs]):.2%}" for k in ("base", "base_vtln", "adapted", "adapted_vtln")
+            )
+        )
     agree = sum(r["warp"] == min(r["test_loss"], key=r["test_loss"].get) for r in rows)
-    print(f"chosen warp = test-loss-best warp on {agree} of {len(rows)}; chosen warps "
-          f"{sorted(float(r['warp']) for r in rows)}")
+    print(
+        f"chosen warp = test-loss-best warp on {agree} of {len(rows)}; chosen warps "
+        f"{sorted(float(r['warp']) for r in rows)}"
+    )
 
 
 def main() -> int:
@@ -109,8 +115,9 @@ def main() -> int:
         fast, _ = inner_loop(model, params, lrs, batch, steps)
         return {n: v.detach() for n, v in fast.items()}
 
-    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()),
-                                 args.n_enroll + args.n_test)[args.split]
+    speakers = speakers_by_split(read_manifest(args.corpus or default_corpus_dir()), args.n_enroll + args.n_test)[
+        args.split
+    ]
     i, n = (int(x) for x in args.shard.split("/"))
     done = set()
     if args.out.exists():
@@ -120,12 +127,18 @@ def main() -> int:
             continue
         us = sorted(speakers[spk], key=lambda u: str(u.audio_path))[: args.n_enroll + args.n_test]
         items = [(load_audio(u.audio_path), u.text) for u in us]
-        enroll, test = items[: args.n_enroll], items[args.n_enroll:]
+        enroll, test = items[: args.n_enroll], items[args.n_enroll :]
         enroll_loss = {str(w): round(loss(enroll, w), 4) for w in warps}
         chosen = float(min(enroll_loss, key=enroll_loss.get))
-        row = {"speaker": spk, "source": us[0].source, "warp": str(chosen), "enroll_loss": enroll_loss,
-               "test_loss": {str(w): round(loss(test, w), 4) for w in warps},
-               "base": test_wer(test, 1.0), "adapted": test_wer(test, 1.0, adapt(enroll, 1.0))}
+        row = {
+            "speaker": spk,
+            "source": us[0].source,
+            "warp": str(chosen),
+            "enroll_loss": enroll_loss,
+            "test_loss": {str(w): round(loss(test, w), 4) for w in warps},
+            "base": test_wer(test, 1.0),
+            "adapted": test_wer(test, 1.0, adapt(enroll, 1.0)),
+        }
         if chosen == 1.0:
             row["base_vtln"], row["adapted_vtln"] = row["base"], row["adapted"]
         else:
@@ -133,8 +146,10 @@ def main() -> int:
             row["adapted_vtln"] = test_wer(test, chosen, adapt(enroll, chosen))
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        print(json.dumps({k: row[k] for k in ("speaker", "warp", "base", "base_vtln", "adapted", "adapted_vtln")}),
-              flush=True)
+        print(
+            json.dumps({k: row[k] for k in ("speaker", "warp", "base", "base_vtln", "adapted", "adapted_vtln")}),
+            flush=True,
+        )
     return 0
 
 

@@ -63,7 +63,8 @@ class VirtualMic:
         """Start playing `wav_path` into the virtual mic; returns at once."""
         proc = subprocess.Popen(
             ["paplay", f"--device={self.sink}", str(wav_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self._players.append(proc)
         return proc
@@ -71,7 +72,7 @@ class VirtualMic:
     @staticmethod
     def tts(text: str, path: str | os.PathLike[str], voice: str = "en-us") -> Path:
         """Speak `text` with espeak-ng into a 16 kHz mono WAV at `path`."""
-        from dictation.audio import load_audio, write_wav
+        from dictation.app.audio import load_audio, write_wav
 
         path = Path(path)
         raw = path.with_suffix(".espeak.wav")
@@ -98,9 +99,7 @@ def _virtual_mic_problem() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (see README: ./run-tests installs or names the packages)"
     try:
-        sinks = subprocess.run(
-            ["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10
-        )
+        sinks = subprocess.run(["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
         return "pactl timed out: PulseAudio is not answering"
     if sinks.returncode != 0:
@@ -143,7 +142,7 @@ def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def base_model(shared_model_cache: Path) -> Path:
     """Directory of the real bundled model exported to ONNX (built on first use)."""
-    from dictation.runtime import base_model_dir
+    from dictation.app.runtime import base_model_dir
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DICTATION_CACHE", str(shared_model_cache))

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from dictation.adapt import worker
-from dictation.adapt.job import AdaptationJob
-from dictation.profiles import Profile
+from dictation.app.adapt_job import AdaptationJob
+from dictation.app.profiles import Profile
 
 THIS_FILE = Path(__file__).resolve()
 JOB_TIMEOUT = 120  # spawn + torch import take seconds; a loaded CI machine more
@@ -87,7 +87,7 @@ def test_job_and_profiles_import_no_torch():
     import subprocess
 
     code = (
-        "import sys, dictation.adapt.job, dictation.profiles, dictation.engine_cli; "
+        "import sys, dictation.app.adapt_job, dictation.app.profiles, dictation.cli.engine; "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     env = dict(os.environ, PYTHONPATH=str(THIS_FILE.parent.parent))
@@ -103,8 +103,9 @@ def test_install_decision_refuses_only_a_clearly_broken_adaptation():
     assert worker.decide_install(0.0, 0.05)[0]
     installed, reason = worker.decide_install(0.1, 0.25)
     assert not installed
-    assert reason.startswith("not installed: adaptation made recognition of your recordings much "
-                             "worse (25.0% vs 10.0% word errors")
+    assert reason.startswith(
+        "not installed: adaptation made recognition of your recordings much worse (25.0% vs 10.0% word errors"
+    )
     assert not worker.decide_install(0.0, 0.06)[0]
 
 
@@ -132,7 +133,12 @@ def test_cuda_out_of_memory_falls_back_to_cpu():
         return "model"
 
     model, device, total = worker.adapt_with_fallback(
-        adapt, [(np.zeros(10), "x")], 4, "cuda", events.append, lambda: False,
+        adapt,
+        [(np.zeros(10), "x")],
+        4,
+        "cuda",
+        events.append,
+        lambda: False,
         is_oom=lambda e: worker.is_cuda_oom(e, torch),
     )
     assert (model, device, total, calls) == ("model", "cpu", 4, ["cuda", "cpu"])
@@ -143,8 +149,13 @@ def test_cuda_out_of_memory_falls_back_to_cpu():
     # Any other error is not swallowed.
     with pytest.raises(ValueError):
         worker.adapt_with_fallback(
-            lambda *a: (_ for _ in ()).throw(ValueError("bad")), [], 1, "cuda",
-            events.append, lambda: False, is_oom=lambda e: worker.is_cuda_oom(e, torch),
+            lambda *a: (_ for _ in ()).throw(ValueError("bad")),
+            [],
+            1,
+            "cuda",
+            events.append,
+            lambda: False,
+            is_oom=lambda e: worker.is_cuda_oom(e, torch),
         )
 
 
@@ -175,8 +186,7 @@ def test_cancel_mid_run_reports_cancelled_and_changes_nothing(home, monkeypatch)
     second.start()
     assert second.wait(timeout=JOB_TIMEOUT)[-1] == {
         "type": "error",
-        "message": "another adaptation of profile 'anna' is already running; "
-        "wait for it to finish or cancel it",
+        "message": "another adaptation of profile 'anna' is already running; wait for it to finish or cancel it",
     }
     assert job.is_alive()
     job.cancel()
@@ -249,11 +259,11 @@ def test_cuda_requested_without_gpu_is_refused(home):
 
 
 def _real_adaptation_available() -> bool:
-    return importlib.util.find_spec("dictation.meta.adaptation") is not None
+    return importlib.util.find_spec("dictation.adapt.procedure") is not None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _real_adaptation_available(), reason="dictation.meta.adaptation not present")
+@pytest.mark.skipif(not _real_adaptation_available(), reason="dictation.adapt.procedure not present")
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
     torch = pytest.importorskip("torch")
@@ -271,7 +281,7 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
     events = job.wait(timeout=900)
     done = events[-1]
     assert done["type"] == "done", events
-    assert 0.0 <= done["after_wer"] and 0.0 <= done["before_wer"]
+    assert done["after_wer"] >= 0.0 and done["before_wer"] >= 0.0
     assert done["device"] == device
     assert [e for e in events if e["type"] == "progress"][-1]["step"] == 2
     assert {"type": "status", "message": "loading 5 recordings (1 of them corrections)"} in events
@@ -284,11 +294,11 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
         assert reopened.metadata["device"] == device
         assert reopened.metadata["corrections"] == 1 and reopened.metadata["steps"] == 2
         # The user-time protocol the bundle names (speed copies of the takes) is recorded.
-        from dictation.runtime import bundled_model_dir
+        from dictation.app.runtime import bundled_model_dir
 
         info = json.loads((bundled_model_dir() / "bundle.json").read_text())
         assert reopened.metadata["speed_copies"] == info.get("enroll_speed_copies", [])
-        from dictation.meta.inner import resolve_precision
+        from dictation.adapt.inner_loop import resolve_precision
 
         assert reopened.metadata["precision"] == resolve_precision(info.get("inner_precision", "float32"), device)
         assert (reopened.model_dir() / "encoder.onnx").is_file()
@@ -318,7 +328,7 @@ def espeak_takes(tmp_path_factory):
         wav = out / f"p{i}.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
         audio, rate = soundfile.read(wav, dtype="float32")
-        from dictation.audio import resample
+        from dictation.app.audio import resample
 
         takes.append((f"p{i}", text, resample(audio, rate, 16000)))
     return {"takes": takes, "cache": _machine_cache()}
@@ -326,7 +336,7 @@ def espeak_takes(tmp_path_factory):
 
 def _machine_cache() -> Path:
     """The machine's model cache (as the other suites use it): the base model is built once."""
-    from dictation import storage
+    from dictation.app import storage
 
     if os.environ.get("DICTATION_CACHE"):
         return Path(os.environ["DICTATION_CACHE"])

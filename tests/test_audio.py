@@ -1,4 +1,4 @@
-"""dictation.audio: resampling, quality checks, WAV files, and real capture through
+"""dictation.app.audio: resampling, quality checks, WAV files, and real capture through
 the PulseAudio virtual microphone (loopback, pre-roll, errors)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dictation import audio
-from dictation.audio import (
+from dictation.app import audio
+from dictation.app.audio import (
     SAMPLE_RATE,
     AudioFileError,
     DeviceLostError,
@@ -39,7 +39,7 @@ def align(source: np.ndarray, take: np.ndarray) -> tuple[int, float]:
     n = 1 << int(np.ceil(np.log2(source.size + take.size)))
     xc = np.fft.irfft(np.fft.rfft(take, n) * np.conj(np.fft.rfft(source, n)), n)
     lag = int(np.argmax(xc[: take.size]))
-    segment = take[lag: lag + source.size]
+    segment = take[lag : lag + source.size]
     ref = source[: segment.size]
     return lag, float(np.corrcoef(ref, segment)[0, 1])
 
@@ -88,7 +88,7 @@ def test_analyze_levels_silence_and_clipping() -> None:
 
     # One short word in 5 s of near-silence is still speech.
     quiet = np.zeros(5 * SAMPLE_RATE, np.float32)
-    quiet[SAMPLE_RATE: SAMPLE_RATE + 3200] = tone(300, 0.2, SAMPLE_RATE, amp=0.05)
+    quiet[SAMPLE_RATE : SAMPLE_RATE + 3200] = tone(300, 0.2, SAMPLE_RATE, amp=0.05)
     assert not audio.analyze(quiet).is_silent
 
     clipped = np.clip(tone(440, 1.0, SAMPLE_RATE, amp=3.0), -1, 1)
@@ -188,8 +188,8 @@ def test_loopback_take_includes_pre_roll(virtual_mic, tmp_path: Path, device, sa
     # The take was started 0.2 s after the speech began: its start must come from the pre-roll.
     start = onset(source)
     assert lag + start < pre, (lag, start, pre)
-    head_src = source[start: start + 1600]  # first 100 ms of speech
-    head_take = take[lag + start: lag + start + 1600]
+    head_src = source[start : start + 1600]  # first 100 ms of speech
+    head_take = take[lag + start : lag + start + 1600]
     assert np.corrcoef(head_src, head_take)[0, 1] >= 0.9
     assert max(lv.peak for lv in levels) > 0.1 and min(lv.rms_dbfs for lv in levels) < -60
 
@@ -202,7 +202,7 @@ def test_pre_roll_zero_loses_the_first_word(virtual_mic, tmp_path: Path) -> None
         take = _capture_phrase(mic, virtual_mic, wav, delay=0.3)
         assert mic.take_pre_roll_samples == 0
     start = onset(source)
-    head = source[start: start + 1600]
+    head = source[start : start + 1600]
     _, corr_head = align(head, take)
     assert corr_head < 0.9  # the first 100 ms are not in the take
 
@@ -237,7 +237,7 @@ def test_no_sound_server_gives_no_input_device_error(tmp_path: Path) -> None:
     """With PulseAudio unreachable (and no hardware), a fresh process finds no input."""
     code = textwrap.dedent(
         """
-        from dictation import audio
+        from dictation.app import audio
         try:
             audio.MicrophoneStream().start()
         except audio.NoInputDeviceError as exc:
@@ -258,16 +258,25 @@ def private_pulse(virtual_mic, tmp_path: Path):
     run_dir.mkdir(mode=0o700)
     socket = run_dir / "native"
     proc = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-         f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
-         "--load=module-null-sink sink_name=lost rate=16000 channels=1"],
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
+            "--load=module-null-sink sink_name=lost rate=16000 channels=1",
+        ],
         env=dict(os.environ, XDG_RUNTIME_DIR=str(run_dir), HOME=str(run_dir)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     server = f"unix:{socket}"
     deadline = time.monotonic() + 15
-    while subprocess.run(["pactl", "info"], env=dict(os.environ, PULSE_SERVER=server),
-                         capture_output=True).returncode != 0:
+    while (
+        subprocess.run(["pactl", "info"], env=dict(os.environ, PULSE_SERVER=server), capture_output=True).returncode
+        != 0
+    ):
         assert time.monotonic() < deadline, "private PulseAudio did not start"
         time.sleep(0.1)
     yield proc, server
@@ -304,7 +313,7 @@ def test_device_lost_mid_take_keeps_what_was_captured(private_pulse, monkeypatch
 
 def test_audio_module_imports_neither_qt_nor_torch() -> None:
     code = (
-        "import sys, dictation.audio, dictation.audio_cli, dictation.storage\n"
+        "import sys, dictation.app.audio, dictation.cli.audio, dictation.app.storage\n"
         "bad = [m for m in ('torch', 'PySide6', 'sounddevice') if m in sys.modules]\n"
         "sys.exit(f'imported at module level: {bad}' if bad else 0)\n"
     )

@@ -1,4 +1,4 @@
-"""Beam search (dictation.decoding.beam_decode) on scripted decoders: numpy only, no model."""
+"""Beam search (dictation.app.decoding.beam_decode) on scripted decoders: numpy only, no model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 import pytest
 
-from dictation.decoding import (
+from dictation.app.decoding import (
     EOT,
     N_VOCAB,
     PROMPT,

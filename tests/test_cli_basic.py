@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-
-from typing import Callable
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from dictation import __version__, audio
+from dictation import __version__
+from dictation.app import audio
 
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -41,9 +41,7 @@ def test_devices_lists_the_virtual_mic_as_default(run_cli: Run, virtual_mic) -> 
 
 def test_record_writes_16k_mono_wav_from_the_mic(run_cli: Run, virtual_mic, tmp_path: Path) -> None:
     # A 440 Hz tone playing into the virtual mic during the whole recording.
-    tone_wav = audio.write_wav(
-        tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * np.arange(10 * 16000) / 16000)
-    )
+    tone_wav = audio.write_wav(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 440 * np.arange(10 * 16000) / 16000))
     player = virtual_mic.play(tone_wav)
     out = tmp_path / "rec" / "out.wav"
     proc = run_cli("record", "--seconds", "1", "--device", "vmic", str(out))

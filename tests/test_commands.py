@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dictation.commands import SPOKEN_COMMANDS, apply_commands
+from dictation.app.commands import SPOKEN_COMMANDS, apply_commands
 
 
 @pytest.mark.parametrize(

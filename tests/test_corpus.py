@@ -11,20 +11,23 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dictation.cli import main as cli_main
-from dictation.corpus import build as corpus_build
-from dictation.corpus import fotaq, kokoro, sources, texts
-from dictation.corpus.common import EngineUnavailable, decode_audio
-from dictation.corpus.readers import read_manifest
-from dictation.corpus.splits import SPLITS, generate_splits, load_splits, split_of, tasks_by_split
-from dictation.corpus.stats import corpus_stats
-from dictation.text import clean_transcript
+from dictation.app.text import clean_transcript
+from dictation.cli.main import main as cli_main
+from dictation.lab.corpus import build as corpus_build
+from dictation.lab.corpus import fotaq, kokoro, sources, texts
+from dictation.lab.corpus.common import EngineUnavailable, decode_audio
+from dictation.lab.corpus.readers import read_manifest
+from dictation.lab.corpus.splits import SPLITS, generate_splits, load_splits, split_of, tasks_by_split
+from dictation.lab.corpus.stats import corpus_stats
 
 # The synthetic speakers read WordNet's example sentences: the build refuses to run without them.
-HAVE_ENGINES = (shutil.which("flite") is not None and shutil.which("espeak-ng") is not None
-                and bool(texts.wordnet_sentences()))
+HAVE_ENGINES = (
+    shutil.which("flite") is not None and shutil.which("espeak-ng") is not None and bool(texts.wordnet_sentences())
+)
 needs_engines = pytest.mark.skipif(
-    not HAVE_ENGINES, reason="flite, espeak-ng or wordnet-base not installed (apt-get install flite espeak-ng wordnet-base)")
+    not HAVE_ENGINES,
+    reason="flite, espeak-ng or wordnet-base not installed (apt-get install flite espeak-ng wordnet-base)",
+)
 KEYS = {"audio", "text", "speaker", "source", "licence", "duration"}
 
 
@@ -108,7 +111,9 @@ def test_rerun_is_a_noop(tiny) -> None:
 def test_plan_is_deterministic_from_seed() -> None:
     def plan(seed: int) -> list[tuple[str, list[str]]]:
         summary = corpus_build.Summary()
-        got = corpus_build.plan(corpus_build.parse_sources("espeak:3,flite:1"), seed, None, 4, summary, open(os.devnull, "w"))
+        got = corpus_build.plan(
+            corpus_build.parse_sources("espeak:3,flite:1"), seed, None, 4, summary, open(os.devnull, "w")
+        )
         return [(sp.id, [i.text for i in items]) for sp, items in got]
 
     assert plan(1) == plan(1)
@@ -141,8 +146,9 @@ def test_missing_engine_names_the_package_and_build_continues(tmp_path: Path, mo
     monkeypatch.setenv("PATH", str(bin_dir))  # flite (and everything else) is "not installed"
     with pytest.raises(EngineUnavailable, match="apt-get install flite"):
         sources.Flite().check()
-    summary = corpus_build.build(tmp_path / "c", "flite:1,espeak:1", max_utterances=2, seed=0,
-                                 templates_only=True)  # about engines, whatever the texts
+    summary = corpus_build.build(
+        tmp_path / "c", "flite:1,espeak:1", max_utterances=2, seed=0, templates_only=True
+    )  # about engines, whatever the texts
     assert "apt-get install flite" in summary.unavailable["flite"]
     assert "flite: SKIPPED" in summary.report() and "apt-get install flite" in summary.report()
     if espeak:
@@ -187,7 +193,10 @@ def test_unreadable_audio_is_skipped_and_reported(tmp_path: Path, monkeypatch: p
     summary = corpus_build.build(tmp_path, "halfbroken", max_utterances=4, seed=0, jobs=1, templates_only=True)
     assert summary.new["halfbroken"] == 2
     assert len(summary.failures) == 2
-    assert {a for _, a, _ in summary.failures} == {"halfbroken/halfbroken-a/0001.wav", "halfbroken/halfbroken-a/0003.wav"}
+    assert {a for _, a, _ in summary.failures} == {
+        "halfbroken/halfbroken-a/0001.wav",
+        "halfbroken/halfbroken-a/0003.wav",
+    }
     assert "2 utterances skipped" in summary.report() and "UnreadableAudio" in summary.report()
     assert not (tmp_path / "halfbroken/halfbroken-a/0001.wav").exists()
     assert len(read_manifest(tmp_path)) == 2
@@ -245,7 +254,7 @@ def test_cutscene_parsing() -> None:
         raw = bytes([len(text)]) + text.encode()
         return raw + (b"\0" if text and (pos + len(raw)) % 2 else b"")
 
-    joe = words(0, 0, 0, 0, 0, *[0] * 12) + words(0)                     # Joe, no animation, no people
+    joe = words(0, 0, 0, 0, 0, *[0] * 12) + words(0)  # Joe, no animation, no people
     ian = words(680, 0, 0, 0, 1, *[0] * 12) + words(1, 7) + words(*[0] * 10) + words(-2)  # animated
     objects = joe + ian + words(0)
     state_off = 12 + len(objects)
@@ -341,13 +350,16 @@ def test_cli_rejects_unknown_source_and_missing_corpus(tmp_path: Path, capsys: p
 
 def test_kokoro_speakers_blend_only_training_voices(monkeypatch: pytest.MonkeyPatch) -> None:
     splits = load_splits()
-    names = sorted(s[len("kokoro-"):] for s in splits["train"] | splits["validation"] | splits["test"]
-                   if s.startswith("kokoro-") and not s.startswith("kokoro-blend-"))
+    names = sorted(
+        s[len("kokoro-") :]
+        for s in splits["train"] | splits["validation"] | splits["test"]
+        if s.startswith("kokoro-") and not s.startswith("kokoro-blend-")
+    )
     assert len(names) >= 50
     monkeypatch.setattr(kokoro, "voice_names", lambda: names)
     speakers = sources.Kokoro().speakers(seed=0)
     assert speakers == sources.Kokoro().speakers(seed=0)
-    singles, blends = speakers[: len(names)], speakers[len(names):]
+    singles, blends = speakers[: len(names)], speakers[len(names) :]
     # English voices first, then accented ones, then blends (the build order).
     assert all(kokoro.is_english(next(iter(s.params["mix"]))) for s in singles[:28])
     assert len(blends) == sources.Kokoro.BLENDS and len({s.id for s in blends}) == len(blends)
@@ -382,8 +394,10 @@ def test_build_splits_keeps_only_those_speakers(tmp_path: Path) -> None:
     built = {u.speaker for u in read_manifest(tmp_path / "c")}
     assert built == set(held_out[:2])
     assert summary.speakers["espeak"] == 2
-    assert cli_main(["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1",
-                     "--splits", "test,heldout"]) == 2
+    assert (
+        cli_main(["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1", "--splits", "test,heldout"])
+        == 2
+    )
     assert not (tmp_path / "d" / corpus_build.MANIFEST).exists()
 
 
@@ -396,8 +410,12 @@ def test_build_refuses_template_only_texts_without_wordnet(tmp_path: Path, monke
         with pytest.raises(ValueError, match="apt-get install wordnet-base"):
             corpus_build.build(tmp_path / "c", "espeak:1", max_utterances=1, seed=0)
         assert not (tmp_path / "c" / corpus_build.MANIFEST).exists()
-        assert cli_main(["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1",
-                         "--max-utterances", "1"]) == 2
+        assert (
+            cli_main(
+                ["corpus", "build", "--out", str(tmp_path / "d"), "--sources", "espeak:1", "--max-utterances", "1"]
+            )
+            == 2
+        )
         summary = corpus_build.build(tmp_path / "c", "espeak:1", max_utterances=1, seed=0, templates_only=True)
         assert summary.new["espeak"] == 1
     finally:

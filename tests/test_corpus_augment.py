@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dictation.corpus import augment
-from dictation.corpus.augment import AugmentConfig, Augmenter
+from dictation.adapt import augment
+from dictation.adapt.augment import AugmentConfig, Augmenter
 
 
 def _speechlike(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
@@ -40,8 +40,9 @@ def test_reproducible_per_seed_and_loud_input_stays_bounded() -> None:
     assert np.array_equal(Augmenter(3).apply(x), Augmenter(3).apply(x))
     assert not np.array_equal(Augmenter(3, ALL_ON).apply(x), Augmenter(4, ALL_ON).apply(x))
     loud = np.sign(x).astype(np.float32)  # full-scale square wave, then up to +6 dB gain
-    cfg = AugmentConfig(p_speed=0, p_pitch=0, p_vtlp=0, p_band=0, p_codec=0, p_noise=0, p_reverb=0,
-                        p_gain=1.0, gain_db=(6.0, 6.0))
+    cfg = AugmentConfig(
+        p_speed=0, p_pitch=0, p_vtlp=0, p_band=0, p_codec=0, p_noise=0, p_reverb=0, p_gain=1.0, gain_db=(6.0, 6.0)
+    )
     y = Augmenter(0, cfg).apply(loud)
     assert np.max(np.abs(y)) <= 1.0 and np.max(np.abs(y)) > 0.99
 
@@ -49,8 +50,9 @@ def test_reproducible_per_seed_and_loud_input_stays_bounded() -> None:
 def test_other_sample_rates_and_stereo_are_accepted() -> None:
     x = _speechlike()
     stereo = np.stack([x, x], axis=1)
-    y = Augmenter(0, AugmentConfig(p_speed=0, p_pitch=0, p_vtlp=0, p_band=0, p_codec=0, p_noise=0,
-                                   p_reverb=0, p_gain=0)).apply(stereo[::2], sr=8000)
+    y = Augmenter(
+        0, AugmentConfig(p_speed=0, p_pitch=0, p_vtlp=0, p_band=0, p_codec=0, p_noise=0, p_reverb=0, p_gain=0)
+    ).apply(stereo[::2], sr=8000)
     assert y.ndim == 1 and abs(y.size - x.size) <= 2
 
 
@@ -90,7 +92,7 @@ def test_speed_pitch_vtlp_and_reverb_change_what_they_should() -> None:
     assert warped.size == x.size and centroid(warped) < centroid(x)
     rng = np.random.default_rng(0)
     rir = augment.synthetic_rir(0.5, rng)
-    tail = rir[int(0.25 * 16000):]
+    tail = rir[int(0.25 * 16000) :]
     assert np.sum(tail**2) < np.sum(rir[: int(0.05 * 16000)] ** 2)  # decays
     wet = augment.reverb(x, 0.5, rng)
     # Reverberation fills the gaps between syllables.

@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dictation.corpus.common import CorpusFormatError
-from dictation.corpus.readers import (
-    Utterance, iter_corpus, read_common_voice, read_librispeech, read_manifest, read_pairs_dir,
+from dictation.lab.corpus.common import CorpusFormatError
+from dictation.lab.corpus.readers import (
+    Utterance,
+    iter_corpus,
+    read_common_voice,
+    read_librispeech,
+    read_manifest,
+    read_pairs_dir,
 )
 
 
@@ -72,7 +77,9 @@ def test_pairs_dir(tmp_path: Path) -> None:
     _tone(d / "orphan.wav")  # no transcript: ignored
     utts = read_pairs_dir(d)
     assert [(u.audio_path.name, u.text, u.speaker) for u in utts] == [
-        ("p01.wav", "First prompt, read aloud.", "alice"), ("p02.wav", "Second one.", "alice")]
+        ("p01.wav", "First prompt, read aloud.", "alice"),
+        ("p02.wav", "Second one.", "alice"),
+    ]
     assert read_pairs_dir(d, speaker="bob")[0].speaker == "bob"
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -88,8 +95,14 @@ def _manifest(tmp_path: Path, lines: list[str]) -> None:
 
 def test_manifest_reader(tmp_path: Path) -> None:
     recs = [
-        {"audio": f"flite/s{i}/0000.wav", "text": f"Text {i}.", "speaker": f"s{i}", "source": "flite",
-         "licence": "BSD", "duration": 1.5}
+        {
+            "audio": f"flite/s{i}/0000.wav",
+            "text": f"Text {i}.",
+            "speaker": f"s{i}",
+            "source": "flite",
+            "licence": "BSD",
+            "duration": 1.5,
+        }
         for i in range(3)
     ]
     _manifest(tmp_path, [json.dumps(r) for r in recs])

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dictation import storage
-from dictation.audio import load_audio, write_wav
-from dictation.profiles import Profile
-from dictation.text import wer
+from dictation.app import storage
+from dictation.app.audio import load_audio, write_wav
+from dictation.app.profiles import Profile
+from dictation.app.text import wer
 
 REPO = Path(__file__).resolve().parent.parent
 PHRASES = {
@@ -48,7 +48,12 @@ def dictation(*args: str, stdin: str = "", timeout: float = 300) -> subprocess.C
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return subprocess.run(
         [sys.executable, "-m", "dictation", *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
     )
 
 
@@ -61,7 +66,8 @@ def speech_dir(tmp_path_factory) -> Path:
     for name, text in PHRASES.items():
         subprocess.run(
             ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(folder / f"{name}.wav"), text],
-            check=True, timeout=60,
+            check=True,
+            timeout=60,
         )
         (folder / f"{name}.txt").write_text(f"  {text}\n", encoding="utf-8")
     return folder
@@ -105,7 +111,7 @@ def test_profile_commands(home, tmp_path):
 
 
 def test_previous_model_command_goes_back_one_adaptation(home):
-    from dictation.profiles import Profile
+    from dictation.app.profiles import Profile
 
     assert dictation("profile", "create", "anna").returncode == 0
     result = dictation("profile", "previous-model", "anna", "--yes")
@@ -129,8 +135,8 @@ def test_previous_model_command_goes_back_one_adaptation(home):
 
 
 def test_profile_list_asks_to_adapt_again_after_a_model_update(home):
-    from dictation.profiles import Profile
-    from dictation.runtime import bundled_model_version
+    from dictation.app.profiles import Profile
+    from dictation.app.runtime import bundled_model_version
 
     shipped = bundled_model_version()
     profile = Profile.create("anna")
@@ -188,7 +194,10 @@ def test_enroll_from_dir_imports_good_takes_and_lists_rejects(home, tmp_path, sp
     assert lines[0] == "added 4 takes to profile 'anna'"
     rejected = {line.split(":")[0]: line for line in lines if line.startswith("rejected")}
     assert set(rejected) == {
-        "rejected silent.wav", "rejected clipped.wav", "rejected notext.wav", "rejected emptytext.wav"
+        "rejected silent.wav",
+        "rejected clipped.wav",
+        "rejected notext.wav",
+        "rejected emptytext.wav",
     }
     assert "silent" in rejected["rejected silent.wav"].split(":", 1)[1]
     assert "clipped" in rejected["rejected clipped.wav"].split(":", 1)[1]
@@ -218,7 +227,7 @@ def test_transcribe_json_and_plain(home, shared_cache, speech_dir, tmp_path):
     assert [r["file"] for r in records] == files
     assert all(r["model"] == "base" and 0 < r["seconds"] < r["audio_seconds"] for r in records)
     assert wer([PHRASES["fox"], PHRASES["report"]], [r["text"] for r in records]) <= 0.35
-    from dictation.decoding import DEFAULT_BEAM
+    from dictation.app.decoding import DEFAULT_BEAM
 
     assert all(r["beam"] == DEFAULT_BEAM for r in records)
     greedy = dictation("transcribe", "--json", "--beam", "1", files[0])
@@ -276,13 +285,15 @@ def test_ctrl_c_cancels_adaptation_cleanly(home, monkeypatch):
     profile = Profile.create("anna")
     for i in range(3):
         profile.add_take(f"p{i}", f"phrase {i}", np.full(8000, 0.1 * (i + 1), np.float32), {})
-    monkeypatch.setenv(
-        "DICTATION_TEST_ADAPT_TARGET", f"{Path(__file__).with_name('test_adapt_job.py')}:slow_adapt"
-    )
+    monkeypatch.setenv("DICTATION_TEST_ADAPT_TARGET", f"{Path(__file__).with_name('test_adapt_job.py')}:slow_adapt")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "dictation", "adapt", "--profile", "anna", "--steps", "100000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
         start_new_session=True,
     )
     try:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dictation import enrollment
-from dictation.enrollment import EnrollmentError, check_take, load_prompts
+from dictation.app import enrollment
+from dictation.app.enrollment import EnrollmentError, check_take, load_prompts
 
 
 def speech(text: str, tmp_path: Path) -> np.ndarray:
@@ -126,7 +126,7 @@ def test_stereo_input_is_accepted(tmp_path):
 
 @pytest.fixture(scope="module")
 def transcriber(tmp_path_factory):
-    from dictation.runtime import Transcriber, base_model_dir
+    from dictation.app.runtime import Transcriber, base_model_dir
 
     # The base model is exported into a module-wide cache once, whatever the test's home.
     # Same path as tests/test_gui*.py use, so one export serves all of them.

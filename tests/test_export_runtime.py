@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import tts_wav
-from dictation.runtime import ModelMissingError, Transcriber, speech_bounds, to_mono_16k
-from dictation.text import wer
+
+from dictation.app.runtime import ModelMissingError, Transcriber, speech_bounds, to_mono_16k
+from dictation.app.text import wer
 
 PHRASE = "Please send the report to Maria by Friday afternoon."
 
@@ -23,7 +23,7 @@ def transcriber(base_model):
 
 @pytest.fixture(scope="module")
 def phrase_audio(tmp_path_factory):
-    from dictation.audio import load_audio
+    from dictation.app.audio import load_audio
 
     path = tts_wav(PHRASE, tmp_path_factory.mktemp("tts") / "phrase.wav", "flite", "slt")
     return path, load_audio(path)
@@ -49,7 +49,7 @@ def test_export_records_a_passed_parity_check(base_model):
 def test_decoder_matrices_are_int8_and_the_embedding_is_kept_once_in_float16(base_model):
     import onnx
 
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.model.bundle import load_bundle
 
     emb = np.load(base_model / "embedding.npy", mmap_mode="r")
     ref = load_bundle().model.decoder.token_embedding.weight.detach().numpy()
@@ -64,7 +64,7 @@ def test_decoder_matrices_are_int8_and_the_embedding_is_kept_once_in_float16(bas
 
 
 def test_shortlist_rescoring_restores_the_float_choice():
-    from dictation.decoding import rescore_shortlist, shortlist
+    from dictation.app.decoding import rescore_shortlist, shortlist
 
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(5000, 64)).astype(np.float16)
@@ -86,8 +86,8 @@ def test_shortlist_rescoring_restores_the_float_choice():
 def test_parity_gate_rejects_a_graph_that_drifted_from_torch(base_model):
     import torch
 
-    from dictation.export import ExportParityError, check_parity
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.export import ExportParityError, check_parity
+    from dictation.adapt.model.bundle import load_bundle
 
     model = load_bundle().model
     with torch.no_grad():  # the torch side now differs from what was exported
@@ -99,8 +99,8 @@ def test_parity_gate_rejects_a_graph_that_drifted_from_torch(base_model):
 def test_failed_export_leaves_the_previous_model_in_place(base_model, tmp_path, monkeypatch):
     import shutil
 
-    from dictation import export
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt import export
+    from dictation.adapt.model.bundle import load_bundle
 
     target = tmp_path / "model"
     shutil.copytree(base_model, target)
@@ -110,7 +110,7 @@ def test_failed_export_leaves_the_previous_model_in_place(base_model, tmp_path, 
         raise export.ExportParityError("simulated drift")
 
     monkeypatch.setattr(export, "check_parity", broken)
-    bdir = __import__("dictation.model.loader", fromlist=["backbone_dir"]).backbone_dir()
+    bdir = __import__("dictation.adapt.model.loader", fromlist=["backbone_dir"]).backbone_dir()
     with pytest.raises(export.ExportParityError):
         export.export_model(load_bundle().model, target, bdir / "tokenizer.json", bdir / "config.json")
     assert (target / "decoder.onnx").stat().st_mtime_ns == before
@@ -166,7 +166,7 @@ def test_silence_and_empty_input_give_empty_text(transcriber):
 
 
 def test_stereo_and_other_rates_give_the_same_text(transcriber, phrase_audio):
-    from dictation.audio import resample
+    from dictation.app.audio import resample
 
     _, audio = phrase_audio
     mono = transcriber.transcribe(audio).text
@@ -197,8 +197,8 @@ def test_dictation_path_never_imports_torch(base_model, phrase_audio):
     path, _ = phrase_audio
     code = (
         "import sys, json\n"
-        "from dictation.runtime import Transcriber\n"
-        "from dictation.audio import load_audio\n"
+        "from dictation.app.runtime import Transcriber\n"
+        "from dictation.app.audio import load_audio\n"
         f"t = Transcriber(r'{base_model}', threads=1)\n"
         f"r = t.transcribe(load_audio(r'{path}'))\n"
         "print(json.dumps({'text': r.text, 'torch': 'torch' in sys.modules}))\n"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dictation.corpus.augment import warp_frequencies
-from dictation.features import SAMPLE_RATE, LogMel, mel_filterbank
+from dictation.adapt.augment import warp_frequencies
+from dictation.adapt.features import SAMPLE_RATE, LogMel, mel_filterbank
 
 
 def _centres(bank: np.ndarray) -> np.ndarray:

@@ -100,7 +100,7 @@ def source() -> ScriptedSource:
 
 @pytest.fixture()
 def make_window(qtbot, home):
-    from dictation.gui.main_window import MainWindow
+    from dictation.app.gui.main_window import MainWindow
 
     windows = []
 
@@ -149,18 +149,19 @@ def test_gui_never_imports_torch(home):
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
-        "import dictation.gui.app\n"
-        "from dictation.gui.main_window import MainWindow\n"
-        "from dictation.gui.services import Services\n"
+        "import dictation.app.gui.app\n"
+        "from dictation.app.gui.main_window import MainWindow\n"
+        "from dictation.app.gui.services import Services\n"
         "w = MainWindow(services=Services(list_microphones=lambda: []))\n"
         "w.show(); app.processEvents(); w.close()\n"
         # What the window imports later, on first use: the job runner and the runtime.
-        "import dictation.gui.adapt_runner, dictation.adapt.job, dictation.runtime\n"
+        "import dictation.app.gui.adapt_runner, dictation.app.adapt_job, dictation.app.runtime\n"
         "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "print('TORCH' if bad else 'CLEAN', bad[:3])\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=120, env=os.environ.copy())
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
     assert result.returncode == 0, result.stderr
     assert "CLEAN" in result.stdout, result.stdout
 
@@ -201,11 +202,12 @@ def test_run_app_starts_the_window_and_returns_the_exit_status(home):
         "    print('WINDOWS', [w.windowTitle() for w in shown])\n"
         "    app.exit(0)\n"
         "QTimer.singleShot(1500, check)\n"
-        "from dictation.gui.app import run_app\n"
+        "from dictation.app.gui.app import run_app\n"
         "sys.exit(run_app(debug=False))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=120, env=os.environ.copy())
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
     assert result.returncode == 0, result.stderr
     assert "WINDOWS ['Dictation']" in result.stdout, result.stdout
 
@@ -228,7 +230,7 @@ def test_main_window_opens_on_first_run_and_closes_cleanly(make_window, source, 
 
 
 def test_empty_profile_name_is_refused(make_window, source, qtbot):
-    from dictation.profiles import list_profiles
+    from dictation.app.profiles import list_profiles
 
     window = make_window(audio_source=source)
     window.first_run.create_button.click()
@@ -239,10 +241,8 @@ def test_empty_profile_name_is_refused(make_window, source, qtbot):
     assert list_profiles() == []
 
 
-def test_no_microphone_gives_a_clear_message_and_files_still_transcribe(
-    make_window, qtbot, tmp_path
-):
-    from dictation.gui.services import Services
+def test_no_microphone_gives_a_clear_message_and_files_still_transcribe(make_window, qtbot, tmp_path):
+    from dictation.app.gui.services import Services
 
     window = make_window(services=Services(list_microphones=lambda: []))
     assert "No microphone was found" in window.first_run.mic_status.text()
@@ -278,10 +278,8 @@ def test_unreadable_audio_file_is_reported(make_window, source, qtbot, tmp_path,
 # -- enrollment ---------------------------------------------------------------------------
 
 
-def test_enrollment_rejects_bad_takes_saves_good_ones_and_survives_closing(
-    make_window, source, qtbot
-):
-    from dictation.profiles import Profile
+def test_enrollment_rejects_bad_takes_saves_good_ones_and_survives_closing(make_window, source, qtbot):
+    from dictation.app.profiles import Profile
 
     window = make_window(audio_source=source)
     create_profile(qtbot, window)
@@ -383,7 +381,7 @@ def test_wizard_session_end_offers_adaptation(make_window, source, qtbot):
 
 
 def open_with_profile(make_window, source, name: str = "Sam", **settings):
-    from dictation.profiles import Profile
+    from dictation.app.profiles import Profile
 
     profile = Profile.create(name)
     profile.save_settings({"auto_copy": True, **settings})
@@ -396,7 +394,7 @@ def open_with_profile(make_window, source, name: str = "Sam", **settings):
 def test_dictation_push_to_talk_appends_copies_and_keeps_history(make_window, source, qtbot):
     from PySide6.QtGui import QGuiApplication
 
-    from dictation.profiles import Profile
+    from dictation.app.profiles import Profile
 
     window = open_with_profile(make_window, source)
     view = window.dictation_view
@@ -419,9 +417,9 @@ def test_dictation_push_to_talk_appends_copies_and_keeps_history(make_window, so
 
 
 def test_recognition_setting_sets_the_beam_of_each_dictation(make_window, source, qtbot):
-    from dictation.decoding import DEFAULT_BEAM
-    from dictation.gui.settings_dialog import with_defaults
-    from dictation.profiles import Profile
+    from dictation.app.decoding import DEFAULT_BEAM
+    from dictation.app.gui.settings_dialog import with_defaults
+    from dictation.app.profiles import Profile
 
     window = open_with_profile(make_window, source, beam=1)
     view = window.dictation_view
@@ -486,7 +484,7 @@ def test_spoken_commands_setting(make_window, source, qtbot):
 
 
 def test_unplugged_microphone_keeps_what_was_said(make_window, source, qtbot):
-    from dictation.audio import DeviceLostError
+    from dictation.app.audio import DeviceLostError
 
     clip = speech("Where did you put the spare keys?")
 
@@ -512,7 +510,7 @@ def test_silent_dictation_adds_nothing(make_window, source, qtbot):
 
 
 def test_correction_is_saved_with_the_audio(make_window, source, qtbot):
-    from dictation.audio import load_audio
+    from dictation.app.audio import load_audio
 
     window = open_with_profile(make_window, source)
     view = window.dictation_view
@@ -537,7 +535,7 @@ def test_correction_is_saved_with_the_audio(make_window, source, qtbot):
 def test_settings_are_saved_and_profiles_managed(make_window, source, qtbot, monkeypatch, tmp_path):
     from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-    from dictation.profiles import Profile, list_profiles
+    from dictation.app.profiles import Profile, list_profiles
 
     window = open_with_profile(make_window, source)
     dialog = window.open_settings()
@@ -572,7 +570,7 @@ def test_settings_are_saved_and_profiles_managed(make_window, source, qtbot, mon
 
 
 def test_switch_profile_opens_the_other_one_and_remembers_it(make_window, source, qtbot):
-    from dictation.profiles import Profile
+    from dictation.app.profiles import Profile
 
     window = open_with_profile(make_window, source, name="Bob")
     Profile.create("Ann")
@@ -585,12 +583,10 @@ def test_switch_profile_opens_the_other_one_and_remembers_it(make_window, source
     assert again.profile.name == "Ann"  # the last used profile opens
 
 
-def test_reset_to_base_removes_the_adapted_model_after_confirmation(
-    make_window, source, qtbot, monkeypatch
-):
+def test_reset_to_base_removes_the_adapted_model_after_confirmation(make_window, source, qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from dictation.runtime import base_model_dir
+    from dictation.app.runtime import base_model_dir
 
     window = open_with_profile(make_window, source)
     stage = window.profile.new_stage_dir() / "model"
@@ -609,7 +605,7 @@ def test_reset_to_base_removes_the_adapted_model_after_confirmation(
 def test_previous_model_button_goes_back_one_adaptation(make_window, source, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from dictation.runtime import base_model_dir
+    from dictation.app.runtime import base_model_dir
 
     window = open_with_profile(make_window, source)
     assert not window.open_settings().previous_button.isEnabled()  # nothing to go back to
@@ -631,7 +627,7 @@ def test_previous_model_button_goes_back_one_adaptation(make_window, source, mon
 
 
 def test_adapted_model_from_an_older_speech_model_asks_to_adapt_again(make_window, source):
-    from dictation.runtime import base_model_dir, bundled_model_version
+    from dictation.app.runtime import base_model_dir, bundled_model_version
 
     window = open_with_profile(make_window, source)
     view = window.adapt_view
@@ -662,7 +658,8 @@ def test_adapted_model_from_an_older_speech_model_asks_to_adapt_again(make_windo
 
 
 def test_about_names_version_model_and_data_folder(make_window, source):
-    from dictation import __version__, storage
+    from dictation import __version__
+    from dictation.app import storage
 
     window = open_with_profile(make_window, source)
     text = window.about_text()
@@ -680,7 +677,7 @@ def use_target(monkeypatch, name: str) -> None:
 
 
 def adapt_ready_window(make_window, source, takes: int = 4):
-    from dictation.enrollment import load_prompts
+    from dictation.app.enrollment import load_prompts
 
     window = open_with_profile(make_window, source, name="Ada")
     add_speech_takes(window.profile, load_prompts(), takes)
@@ -689,17 +686,14 @@ def adapt_ready_window(make_window, source, takes: int = 4):
     return window
 
 
-def test_adaptation_progress_result_chart_and_new_model_in_use(
-    make_window, source, qtbot, monkeypatch
-):
+def test_adaptation_progress_result_chart_and_new_model_in_use(make_window, source, qtbot, monkeypatch):
     use_target(monkeypatch, "copy_base_adapt")
     window = adapt_ready_window(make_window, source)
     view = window.adapt_view
     assert window.engine.model_dir() is None  # base model
     view.start_button.click()
     assert view.cancel_button.isEnabled() and not view.start_button.isEnabled()
-    qtbot.waitUntil(lambda: "Step" in view.step_label.text() or "Done" in view.status.text(),
-                    timeout=ADAPT_WAIT_MS)
+    qtbot.waitUntil(lambda: "Step" in view.step_label.text() or "Done" in view.status.text(), timeout=ADAPT_WAIT_MS)
     qtbot.waitUntil(lambda: not window.runner.is_running(), timeout=ADAPT_WAIT_MS)
     assert "Done" in view.status.text(), view.status.text()
     assert "before" in view.result_label.text() and "after" in view.result_label.text()
@@ -714,7 +708,7 @@ def test_adaptation_progress_result_chart_and_new_model_in_use(
     window.show_page(2)
     source.clips.append(speech("Where did you put the spare keys?"))
     push_to_talk(qtbot, window, dictation.talk_button)
-    qtbot.waitUntil(lambda: "keys" in dictation.text.toPlainText().lower(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "keys" in dictation.app.text.toPlainText().lower(), timeout=WAIT_MS)
 
 
 def test_cancel_adaptation_keeps_the_model(make_window, source, qtbot, monkeypatch):
@@ -733,7 +727,7 @@ def test_cancel_adaptation_keeps_the_model(make_window, source, qtbot, monkeypat
 
 
 def test_worker_crash_is_reported_and_the_old_model_kept(make_window, source, qtbot, monkeypatch):
-    from dictation.runtime import base_model_dir
+    from dictation.app.runtime import base_model_dir
 
     window = adapt_ready_window(make_window, source)
     # An adapted model is installed already (a copy of the base export).
@@ -765,7 +759,7 @@ def test_no_gpu_is_explained_plainly(make_window, source, qtbot):
 
 
 def test_error_explanations():
-    from dictation.gui.adapt_runner import explain_error
+    from dictation.app.gui.adapt_runner import explain_error
 
     assert "ran out of memory" in explain_error("CUDA out of memory. Tried to allocate 2 GiB")
     assert "ran out of memory" in explain_error("MemoryError")
@@ -807,7 +801,7 @@ class _CopiedBase:
     """An 'adapted' model whose export is the base ONNX model (what the runtime loads)."""
 
     def export(self, out_dir: Path) -> dict:
-        from dictation.runtime import base_model_dir
+        from dictation.app.runtime import base_model_dir
 
         shutil.copytree(base_model_dir(), out_dir)
         return {"copied": True}

@@ -54,13 +54,11 @@ def say(qtbot, window, widget, mic, wav: Path | None, hold_ms: int = 1500) -> No
     qtbot.keyRelease(widget, Qt.Key.Key_Space)
 
 
-def test_full_flow_through_the_virtual_microphone(
-    virtual_mic, qtbot, tmp_path, monkeypatch, model_cache
-):
+def test_full_flow_through_the_virtual_microphone(virtual_mic, qtbot, tmp_path, monkeypatch, model_cache):
     from PySide6.QtGui import QGuiApplication
 
-    from dictation.gui.main_window import MainWindow
-    from dictation.gui.services import Services
+    from dictation.app.gui.main_window import MainWindow
+    from dictation.app.gui.services import Services
 
     monkeypatch.setenv("DICTATION_CACHE", str(model_cache))
     window = MainWindow(services=Services(adapt_steps=2))
@@ -115,8 +113,9 @@ def test_full_flow_through_the_virtual_microphone(
         # Dictation of a played phrase: transcript shown, and on the clipboard.
         window.show_page(2)
         view = window.dictation_view
-        wav = flite_wav("Please send the report before Friday, and copy the whole team on it.",
-                        tmp_path / "dictate.wav")
+        wav = flite_wav(
+            "Please send the report before Friday, and copy the whole team on it.", tmp_path / "dictate.wav"
+        )
         partials: list[str] = []
         view.partial_shown.connect(partials.append)
         say(qtbot, window, view.talk_button, virtual_mic, wav)

@@ -8,24 +8,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import tts_wav
 
 SENTENCES = [
-    "Open the window before the meeting starts.", "My sister lives in Paris with two cats.",
-    "The train leaves at seven in the morning.", "Could you send me the invoice today?",
-    "We planted tomatoes and beans in the garden.", "The printer on the third floor is broken.",
-    "Please remind Tom about the dentist on Monday.", "It rained all night and the river rose.",
-    "She bought a new laptop for her studies.", "Turn left at the bakery and walk straight on.",
-    "The museum opens at ten on Sundays.", "I forgot my umbrella at the office.",
-    "Our flight was delayed by forty minutes.", "He plays the guitar in a small band.",
-    "The soup needs a little more salt.", "Let us review the budget next week.",
+    "Open the window before the meeting starts.",
+    "My sister lives in Paris with two cats.",
+    "The train leaves at seven in the morning.",
+    "Could you send me the invoice today?",
+    "We planted tomatoes and beans in the garden.",
+    "The printer on the third floor is broken.",
+    "Please remind Tom about the dentist on Monday.",
+    "It rained all night and the river rose.",
+    "She bought a new laptop for her studies.",
+    "Turn left at the bakery and walk straight on.",
+    "The museum opens at ten on Sundays.",
+    "I forgot my umbrella at the office.",
+    "Our flight was delayed by forty minutes.",
+    "He plays the guitar in a small band.",
+    "The soup needs a little more salt.",
+    "Let us review the budget next week.",
 ]
 
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    from dictation.corpus.splits import split_of
+    from dictation.lab.corpus.splits import split_of
 
     root = tmp_path_factory.mktemp("corpus")
     names = [n for n in (f"unit-speaker-{i}" for i in range(40)) if split_of(n) == "train"][:2]
@@ -33,24 +40,53 @@ def tiny_corpus(tmp_path_factory):
     for spk, voice in zip(names, ["en-us", "en-gb-scotland"]):
         (root / spk).mkdir()
         for i, text in enumerate(SENTENCES):
-            wav = tts_wav(text, root / spk / f"{i:02d}.wav", "espeak", voice)
-            lines.append(json.dumps({"audio": f"{spk}/{i:02d}.wav", "text": text, "speaker": spk,
-                                     "source": "espeak", "licence": "GPL-3.0 (espeak-ng)", "duration": 2.5}))
+            tts_wav(text, root / spk / f"{i:02d}.wav", "espeak", voice)
+            lines.append(
+                json.dumps(
+                    {
+                        "audio": f"{spk}/{i:02d}.wav",
+                        "text": text,
+                        "speaker": spk,
+                        "source": "espeak",
+                        "licence": "GPL-3.0 (espeak-ng)",
+                        "duration": 2.5,
+                    }
+                )
+            )
     (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     return root
 
 
 def _train(cli, corpus, run_dir, out, steps, *extra):
     return subprocess.run(
-        cli + ["train", "--corpus", str(corpus), "--run-dir", str(run_dir), "--out", str(out),
-               "--steps", str(steps), "--tasks-per-step", "1", "--inner-steps", "1", "--threads", "1", *extra],
-        capture_output=True, text=True, timeout=600,
+        cli
+        + [
+            "train",
+            "--corpus",
+            str(corpus),
+            "--run-dir",
+            str(run_dir),
+            "--out",
+            str(out),
+            "--steps",
+            str(steps),
+            "--tasks-per-step",
+            "1",
+            "--inner-steps",
+            "1",
+            "--threads",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 @pytest.mark.slow
 def test_training_checkpoints_resumes_and_writes_a_loadable_bundle(dictation_cli, tiny_corpus, tmp_path):
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.model.bundle import load_bundle
 
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
     first = _train(dictation_cli, tiny_corpus, run_dir, out, 1)
@@ -73,11 +109,22 @@ def test_training_checkpoints_resumes_and_writes_a_loadable_bundle(dictation_cli
 
 @pytest.mark.slow
 def test_training_can_widen_the_adapted_blocks_with_task_workers(dictation_cli, tiny_corpus, tmp_path):
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.model.bundle import load_bundle
 
     out = tmp_path / "bundle"
-    result = _train(dictation_cli, tiny_corpus, tmp_path / "run", out, 1, "--lora-layers", "3,4,5,6,7",
-                    "--workers", "1", "--support-speed-copies", "0.9,1.1")
+    result = _train(
+        dictation_cli,
+        tiny_corpus,
+        tmp_path / "run",
+        out,
+        1,
+        "--lora-layers",
+        "3,4,5,6,7",
+        "--workers",
+        "1",
+        "--support-speed-copies",
+        "0.9,1.1",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     bundle = load_bundle(out)
     assert bundle.model.cfg.lora_layers == (3, 4, 5, 6, 7)
@@ -93,11 +140,10 @@ def test_training_can_widen_the_adapted_blocks_with_task_workers(dictation_cli, 
 
 @pytest.mark.slow
 def test_training_can_raise_the_encoder_rank_with_second_order_maml(dictation_cli, tiny_corpus, tmp_path):
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.model.bundle import load_bundle
 
     out = tmp_path / "bundle"
-    result = _train(dictation_cli, tiny_corpus, tmp_path / "run", out, 1, "--encoder-lora-rank", "16",
-                    "--second-order")
+    result = _train(dictation_cli, tiny_corpus, tmp_path / "run", out, 1, "--encoder-lora-rank", "16", "--second-order")
     assert result.returncode == 0, result.stderr[-2000:]
     bundle = load_bundle(out)
     assert bundle.model.cfg.encoder_lora_rank == 16
@@ -112,15 +158,33 @@ def test_training_can_raise_the_encoder_rank_with_second_order_maml(dictation_cl
 
 
 @pytest.mark.slow
-def test_training_from_stock_starts_at_zero_updates_and_writes_into_the_run_dir(dictation_cli, tiny_corpus,
-                                                                               tmp_path):
-    from dictation.model.bundle import load_bundle
+def test_training_from_stock_starts_at_zero_updates_and_writes_into_the_run_dir(dictation_cli, tiny_corpus, tmp_path):
+    from dictation.adapt.model.bundle import load_bundle
 
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        dictation_cli + ["train", "--corpus", str(tiny_corpus), "--run-dir", str(run_dir), "--steps", "1",
-                         "--tasks-per-step", "1", "--inner-steps", "1", "--threads", "1", "--from", "stock"],
-        capture_output=True, text=True, timeout=600)
+        dictation_cli
+        + [
+            "train",
+            "--corpus",
+            str(tiny_corpus),
+            "--run-dir",
+            str(run_dir),
+            "--steps",
+            "1",
+            "--tasks-per-step",
+            "1",
+            "--inner-steps",
+            "1",
+            "--threads",
+            "1",
+            "--from",
+            "stock",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = run_dir / "bundle"  # the default: never the shipped model's folder
     trained, shipped = load_bundle(out), load_bundle()
@@ -137,8 +201,13 @@ def test_training_from_stock_starts_at_zero_updates_and_writes_into_the_run_dir(
 
 
 def test_training_from_a_folder_without_a_bundle_is_refused(dictation_cli, tmp_path):
-    result = subprocess.run(dictation_cli + ["train", "--corpus", str(tmp_path), "--run-dir", str(tmp_path / "run"),
-                                             "--from", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        dictation_cli
+        + ["train", "--corpus", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--from", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0 and "no bundle.json" in result.stderr
 
 
@@ -147,11 +216,37 @@ def _torchrun_train(corpus, run_dir, out, steps, *extra):
     import sys
 
     return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "dictation", "train", "--corpus", str(corpus), "--run-dir", str(run_dir), "--out", str(out),
-         "--device", "cpu", "--steps", str(steps), "--tasks-per-step", "1", "--inner-steps", "1",
-         "--threads", "1", *extra],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "dictation",
+            "train",
+            "--corpus",
+            str(corpus),
+            "--run-dir",
+            str(run_dir),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--steps",
+            str(steps),
+            "--tasks-per-step",
+            "1",
+            "--inner-steps",
+            "1",
+            "--threads",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -174,7 +269,7 @@ def test_two_rank_training_draws_distinct_tasks_and_resumes(tiny_corpus, tmp_pat
 
 
 def test_rank_generators_differ_by_rank_and_by_resume():
-    from dictation.meta.train import rank_rng
+    from dictation.lab.meta_train import rank_rng
 
     def draws(rng):
         return [rng.random() for _ in range(3)]
@@ -188,8 +283,8 @@ def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
     """`--support-speed-copies`: each support phrase, then its copies (query untouched)."""
     import random
 
-    from dictation.corpus.readers import read_manifest
-    from dictation.meta.train import TaskSampler, TrainConfig, load_task, speakers_by_split
+    from dictation.lab.corpus.readers import read_manifest
+    from dictation.lab.meta_train import TaskSampler, TrainConfig, load_task, speakers_by_split
 
     speakers = speakers_by_split(read_manifest(tiny_corpus), 16)["train"]
     cfg = TrainConfig(support=3, query=2, augment_prob=0.0, support_speed_copies=(0.9, 1.1))
@@ -199,8 +294,9 @@ def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
     assert [t for _, t in support] == [t for _, t in support[:3]] * 3
     for (copy, _), (orig, _), factor in zip(support[3:], support[:3] * 2, (0.9,) * 3 + (1.1,) * 3):
         assert len(copy) == pytest.approx(len(orig) / factor, abs=2)
-    _, plain, _ = load_task(TaskSampler(speakers, TrainConfig(support=3, query=2, augment_prob=0.0),
-                                        random.Random(0)).draw())
+    _, plain, _ = load_task(
+        TaskSampler(speakers, TrainConfig(support=3, query=2, augment_prob=0.0), random.Random(0)).draw()
+    )
     assert len(plain) == 3
 
 
@@ -208,11 +304,14 @@ def test_source_weights_steer_which_speakers_tasks_come_from():
     import random
     from collections import Counter
 
-    from dictation.corpus.readers import Utterance
-    from dictation.meta.train import TaskSampler, TrainConfig
+    from dictation.lab.corpus.readers import Utterance
+    from dictation.lab.meta_train import TaskSampler, TrainConfig
 
-    speakers = {f"{src}-{i}": [Utterance(Path(f"{src}{i}-{k}.wav"), "text", f"{src}-{i}", src) for k in range(5)]
-                for src in ("espeak", "kokoro") for i in range(3)}
+    speakers = {
+        f"{src}-{i}": [Utterance(Path(f"{src}{i}-{k}.wav"), "text", f"{src}-{i}", src) for k in range(5)]
+        for src in ("espeak", "kokoro")
+        for i in range(3)
+    }
 
     def shares(weights: dict) -> Counter:
         sampler = TaskSampler(speakers, TrainConfig(support=2, query=2, source_weights=weights), random.Random(0))
@@ -229,7 +328,7 @@ def test_source_weights_steer_which_speakers_tasks_come_from():
 def test_source_weights_flag_parses_and_refuses_bad_values():
     import argparse
 
-    from dictation.meta.cli import parse_source_weights
+    from dictation.cli.lab import parse_source_weights
 
     assert parse_source_weights("espeak=1.5, kokoro=2") == {"espeak": 1.5, "kokoro": 2.0}
     assert parse_source_weights("") == {}
@@ -245,11 +344,11 @@ def test_bfloat16_training_passes_give_the_float32_outer_gradient_direction(tiny
 
     import torch
 
-    from dictation.corpus.readers import read_manifest
-    from dictation.decoding import TextTokenizer
-    from dictation.meta.train import TaskSampler, TrainConfig, speakers_by_split, task_losses
-    from dictation.model.bundle import load_bundle
-    from dictation.model.loader import backbone_dir
+    from dictation.adapt.model.bundle import load_bundle
+    from dictation.adapt.model.loader import backbone_dir
+    from dictation.app.decoding import TextTokenizer
+    from dictation.lab.corpus.readers import read_manifest
+    from dictation.lab.meta_train import TaskSampler, TrainConfig, speakers_by_split, task_losses
 
     torch.manual_seed(0)
     cfg = TrainConfig(support=4, query=2, inner_steps=2, augment_prob=0.0)
@@ -268,8 +367,11 @@ def test_bfloat16_training_passes_give_the_float32_outer_gradient_direction(tiny
         lq, lb = task_losses(model, tok, params, lrs, support, query, cfg, precision, "cpu")
         (lq + cfg.base_weight * lb).backward()
         assert lq.dtype == torch.float32 and all(v.grad.dtype == torch.float32 for v in params.values())
-        out[precision] = (float(lq.detach()), torch.cat([v.grad.flatten() for v in params.values()]),
-                          torch.cat([v.grad.flatten() for v in lrs.values()]))
+        out[precision] = (
+            float(lq.detach()),
+            torch.cat([v.grad.flatten() for v in params.values()]),
+            torch.cat([v.grad.flatten() for v in lrs.values()]),
+        )
     (l32, g32, r32), (l16, g16, r16) = out["float32"], out["bfloat16"]
     assert l16 == pytest.approx(l32, rel=0.03)
     assert not torch.equal(g16, g32)  # the passes did run in bfloat16
@@ -282,7 +384,7 @@ def corpus_with_validation(tiny_corpus, tmp_path_factory):
     """tiny_corpus plus one validation-split speaker, so training scores validation tasks."""
     import shutil
 
-    from dictation.corpus.splits import split_of
+    from dictation.lab.corpus.splits import split_of
 
     root = tmp_path_factory.mktemp("corpus-val")
     shutil.copytree(tiny_corpus, root, dirs_exist_ok=True)
@@ -291,8 +393,18 @@ def corpus_with_validation(tiny_corpus, tmp_path_factory):
     lines = []
     for i, text in enumerate(SENTENCES):
         tts_wav(text, root / spk / f"{i:02d}.wav", "espeak", "en-gb-x-rp")
-        lines.append(json.dumps({"audio": f"{spk}/{i:02d}.wav", "text": text, "speaker": spk,
-                                 "source": "espeak", "licence": "GPL-3.0 (espeak-ng)", "duration": 2.5}))
+        lines.append(
+            json.dumps(
+                {
+                    "audio": f"{spk}/{i:02d}.wav",
+                    "text": text,
+                    "speaker": spk,
+                    "source": "espeak",
+                    "licence": "GPL-3.0 (espeak-ng)",
+                    "duration": 2.5,
+                }
+            )
+        )
     with open(root / "manifest.jsonl", "a") as f:
         f.write("\n".join(lines) + "\n")
     return root
@@ -300,7 +412,7 @@ def corpus_with_validation(tiny_corpus, tmp_path_factory):
 
 @pytest.mark.slow
 def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, corpus_with_validation, tmp_path):
-    from dictation.model.bundle import load_bundle
+    from dictation.adapt.model.bundle import load_bundle
 
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
     first = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1")
@@ -320,16 +432,16 @@ def test_rebaseline_scores_the_resumed_model_before_training_on(dictation_cli, c
     by_source = rebase["val_by_source"]
     assert set(by_source) == {"espeak"}
     assert sum(n for _, _, n in by_source.values()) == rebase["val_tasks"]
-    assert sum(b * n for b, _, n in by_source.values()) / rebase["val_tasks"] == \
-        pytest.approx(rebase["val_loss_base"], abs=1e-3)
+    assert sum(b * n for b, _, n in by_source.values()) / rebase["val_tasks"] == pytest.approx(
+        rebase["val_loss_base"], abs=1e-3
+    )
     assert score(rebase) == pytest.approx(score(step1), abs=1e-4)
     written = load_bundle(out).info["training"]["step"]
     assert written == (2 if score(step2) < score(rebase) else 1)
 
 
-def test_export_checkpoint_writes_the_run_as_a_bundle_without_training(dictation_cli, corpus_with_validation,
-                                                                       tmp_path):
-    from dictation.model.bundle import load_bundle
+def test_export_checkpoint_writes_the_run_as_a_bundle_without_training(dictation_cli, corpus_with_validation, tmp_path):
+    from dictation.adapt.model.bundle import load_bundle
 
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
     refused = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--export-checkpoint")
@@ -351,8 +463,9 @@ def test_export_checkpoint_writes_the_run_as_a_bundle_without_training(dictation
 def test_rebaseline_on_a_fresh_run_scores_the_starting_bundle(dictation_cli, corpus_with_validation, tmp_path):
     """A fresh run that continues the bundle writes one only when a step beats its start."""
     run_dir, out = tmp_path / "run", tmp_path / "bundle"
-    result = _train(dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1", "--rebaseline",
-                    "--eval-tasks", "2")
+    result = _train(
+        dictation_cli, corpus_with_validation, run_dir, out, 1, "--eval-every", "1", "--rebaseline", "--eval-tasks", "2"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     start, step1 = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert start["rebaseline"] is True and start["step"] == 0
@@ -379,13 +492,27 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
         for i in idx:
             (d / f"{i:02d}.wav").write_bytes((spk / f"{i:02d}.wav").read_bytes())
             (d / f"{i:02d}.txt").write_text(SENTENCES[i])
-    out = subprocess.run(dictation_cli + ["evaluate", "--enroll", str(enroll), "--test", str(test),
-                                          "--steps", "2", "--json", "--threads", "1"],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        dictation_cli
+        + ["evaluate", "--enroll", str(enroll), "--test", str(test), "--steps", "2", "--json", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("base_wer", "adapted_wer", "finetune_wer", "adapt_seconds", "n_enroll", "n_test",
-                "gated_wer", "gate_installed", "check_before_wer", "check_after_wer"):
+    for key in (
+        "base_wer",
+        "adapted_wer",
+        "finetune_wer",
+        "adapt_seconds",
+        "n_enroll",
+        "n_test",
+        "gated_wer",
+        "gate_installed",
+        "check_before_wer",
+        "check_after_wer",
+    ):
         assert key in res
     # The app's rule, on the cross-validated check of the enrollment phrases.
     from dictation.adapt.worker import decide_install
@@ -400,20 +527,40 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert sum(u["base_errors"]) / sum(u["words"]) == pytest.approx(res["base_wer"])
     assert sum(u["adapted_errors"]) / sum(u["words"]) == pytest.approx(res["adapted_wer"])
     # As the app: the bundle's speed copies of the enrollment phrases.
-    from dictation.runtime import bundled_model_dir
+    from dictation.app.runtime import bundled_model_dir
 
     bundle_info = json.loads((bundled_model_dir() / "bundle.json").read_text())
     assert res["speed_copies"] == bundle_info.get("enroll_speed_copies", [])
-    from dictation.decoding import DEFAULT_BEAM
+    from dictation.app.decoding import DEFAULT_BEAM
 
     assert res["beam"] == DEFAULT_BEAM  # decoded as the app decodes
-    from dictation.meta.inner import resolve_precision
+    from dictation.adapt.inner_loop import resolve_precision
 
     assert res["precision"] == resolve_precision(bundle_info.get("inner_precision", "float32"))  # adapted as the app
-    quick = subprocess.run(dictation_cli + ["evaluate", "--enroll", str(enroll), "--test", str(test), "--steps", "1",
-                                            "--json", "--threads", "1", "--no-finetune", "--no-check", "--beam", "1",
-                                            "--precision", "float32"],
-                           capture_output=True, text=True, timeout=600)
+    quick = subprocess.run(
+        dictation_cli
+        + [
+            "evaluate",
+            "--enroll",
+            str(enroll),
+            "--test",
+            str(test),
+            "--steps",
+            "1",
+            "--json",
+            "--threads",
+            "1",
+            "--no-finetune",
+            "--no-check",
+            "--beam",
+            "1",
+            "--precision",
+            "float32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert quick.returncode == 0, quick.stderr[-2000:]
     quick_res = json.loads(quick.stdout.strip().splitlines()[-1])
     assert "adapted_wer" in quick_res and "finetune_wer" not in quick_res and "gated_wer" not in quick_res
@@ -421,18 +568,22 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
 
 
 def test_evaluate_speed_copies_flag(dictation_cli):
-    from dictation.meta.cli import parse_speed_copies
+    from dictation.cli.lab import parse_speed_copies
 
     assert parse_speed_copies("none") == () and parse_speed_copies("") == ()
     assert parse_speed_copies("0.9,1.1") == (0.9, 1.1)
     for bad in ("fast", "1.0", "0.9,3"):
-        out = subprocess.run(dictation_cli + ["evaluate", "--speed-copies", bad, "--heldout"],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            dictation_cli + ["evaluate", "--speed-copies", bad, "--heldout"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2 and "--speed-copies" in out.stderr, out.stderr[-500:]
 
 
 def test_relative_gain_has_a_bootstrap_interval_over_speakers():
-    from dictation.meta.cli import relative_gain_ci
+    from dictation.cli.lab import relative_gain_ci
 
     same = [{"base_wer": b, "adapted_wer": b / 2} for b in (0.1, 0.2, 0.4)]
     gain, (lo, hi) = relative_gain_ci(same)
@@ -445,13 +596,19 @@ def test_relative_gain_has_a_bootstrap_interval_over_speakers():
 
 
 def test_worse_probability_tells_a_one_word_change_from_a_consistent_one():
-    from dictation.meta.cli import _summary, _table, worse_probability
+    from dictation.cli.lab import _summary, _table, worse_probability
 
     words = [10] * 15
 
     def row(name, base, adapted):
-        return {"speaker": name, "source": "espeak", "base_wer": sum(base) / 150, "adapted_wer": sum(adapted) / 150,
-                "adapt_seconds": 1.0, "utterances": {"words": words, "base_errors": base, "adapted_errors": adapted}}
+        return {
+            "speaker": name,
+            "source": "espeak",
+            "base_wer": sum(base) / 150,
+            "adapted_wer": sum(adapted) / 150,
+            "adapt_seconds": 1.0,
+            "utterances": {"words": words, "base_errors": base, "adapted_errors": adapted},
+        }
 
     consistent = row("consistent", [1] * 15, [2] * 15)  # one more error in every phrase
     one_word = row("one-word", [1] * 15, [2] + [1] * 14)  # 15 -> 16 errors: > 2 % worse, barely
@@ -462,12 +619,11 @@ def test_worse_probability_tells_a_one_word_change_from_a_consistent_one():
     summary = _summary([consistent, one_word, better])
     assert summary["worse_than_base"] == ["consistent", "one-word"]
     assert summary["worse_than_base_95"] == ["consistent"]
-    assert "worse in >= 95 % of resamples of their test phrases: 1" in _table([consistent, one_word, better],
-                                                                                summary)
+    assert "worse in >= 95 % of resamples of their test phrases: 1" in _table([consistent, one_word, better], summary)
 
 
 def test_word_errors_count_per_phrase_on_normalised_text():
-    from dictation.text import wer, word_errors
+    from dictation.app.text import wer, word_errors
 
     refs, hyps = ["Turn left at the bakery.", "It is 7 pm"], ["turn right at the bakery", "it is seven pm"]
     assert word_errors(refs, hyps) == [(1, 5), (0, 4)]
@@ -475,27 +631,52 @@ def test_word_errors_count_per_phrase_on_normalised_text():
 
 
 def test_outer_rate_warms_up_linearly_then_stays_at_the_full_rate():
-    from dictation.meta.train import outer_rate_scale
+    from dictation.lab.meta_train import outer_rate_scale
 
     assert [outer_rate_scale(s, 4) for s in (1, 2, 3, 4, 5, 100)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     assert outer_rate_scale(1, 0) == 1.0  # no warm-up: the full rate from the first step
 
 
 def _heldout_line(speaker, source, base, adapted, words=(10, 10)):
-    return json.dumps({"speaker": speaker, "source": source, "n_test": len(words), "base_wer": base,
-                       "adapted_wer": adapted, "utterances": {"words": list(words)}})
+    return json.dumps(
+        {
+            "speaker": speaker,
+            "source": source,
+            "n_test": len(words),
+            "base_wer": base,
+            "adapted_wer": adapted,
+            "utterances": {"words": list(words)},
+        }
+    )
 
 
 def test_compare_pairs_two_heldout_runs_by_speaker(tmp_path, dictation_cli):
-    from dictation.meta.compare import compare, read_rows
+    from dictation.lab.compare import compare, read_rows
 
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
-    old.write_text("\n".join([_heldout_line("a", "espeak", 0.20, 0.10), _heldout_line("b", "espeak", 0.20, 0.20),
-                              _heldout_line("c", "fotaq", 0.10, 0.10), _heldout_line("gone", "fotaq", 0.1, 0.1),
-                              json.dumps({"summary": {"speakers": 4}})]) + "\n")
-    new.write_text("progress line\n" + "\n".join([
-        _heldout_line("a", "espeak", 0.20, 0.08), _heldout_line("b", "espeak", 0.18, 0.22),
-        _heldout_line("c", "fotaq", 0.10, 0.10)]) + "\n")
+    old.write_text(
+        "\n".join(
+            [
+                _heldout_line("a", "espeak", 0.20, 0.10),
+                _heldout_line("b", "espeak", 0.20, 0.20),
+                _heldout_line("c", "fotaq", 0.10, 0.10),
+                _heldout_line("gone", "fotaq", 0.1, 0.1),
+                json.dumps({"summary": {"speakers": 4}}),
+            ]
+        )
+        + "\n"
+    )
+    new.write_text(
+        "progress line\n"
+        + "\n".join(
+            [
+                _heldout_line("a", "espeak", 0.20, 0.08),
+                _heldout_line("b", "espeak", 0.18, 0.22),
+                _heldout_line("c", "fotaq", 0.10, 0.10),
+            ]
+        )
+        + "\n"
+    )
     result = compare(read_rows(old), read_rows(new))
     assert result["speakers"] == 3 and result["only_old"] == ["gone"] and result["only_new"] == []
     all_ = result["sources"]["all"]
@@ -507,8 +688,9 @@ def test_compare_pairs_two_heldout_runs_by_speaker(tmp_path, dictation_cli):
     assert all_["worse_than_base"] == {"old": [], "new": ["b"]}
     assert result["sources"]["espeak"]["relative_gain"]["old"] == pytest.approx(0.25)
     assert result["sources"]["espeak"]["relative_gain"]["new"] == pytest.approx(1 - 0.15 / 0.19)
-    out = subprocess.run(dictation_cli + ["evaluate", "--compare", str(old), str(new)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        dictation_cli + ["evaluate", "--compare", str(old), str(new)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-500:]
     assert "| all | 3 |" in out.stdout and "1 / 1 / 1 |" in out.stdout
     assert "worse than base by > 2 % relative: b" in out.stdout
@@ -518,10 +700,15 @@ def test_compare_refuses_runs_on_other_test_phrases(tmp_path, dictation_cli):
     old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
     old.write_text(_heldout_line("a", "espeak", 0.2, 0.1, words=(10, 12)) + "\n")
     new.write_text(_heldout_line("a", "espeak", 0.2, 0.1, words=(10, 9)) + "\n")
-    out = subprocess.run(dictation_cli + ["evaluate", "--compare", str(old), str(new)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        dictation_cli + ["evaluate", "--compare", str(old), str(new)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2 and "not the same test phrases for: a" in out.stderr
     (tmp_path / "empty.jsonl").write_text('{"summary": {}}\n')
-    out = subprocess.run(dictation_cli + ["evaluate", "--compare", str(old), str(tmp_path / "empty.jsonl")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        dictation_cli + ["evaluate", "--compare", str(old), str(tmp_path / "empty.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "no per-speaker lines" in out.stderr

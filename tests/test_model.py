@@ -7,12 +7,12 @@ import struct
 import numpy as np
 import pytest
 import torch
-
 from conftest import tts_wav
-from dictation.decoding import EOT, PROMPT, DecodingRules, greedy_decode, repetition_start, token_budget
-from dictation.features import LogMel
-from dictation.model.ct2_reader import CT2FormatError, read_ct2_model
-from dictation.model.loader import backbone_dir, load_backbone
+
+from dictation.adapt.features import LogMel
+from dictation.adapt.model.ct2_reader import CT2FormatError, read_ct2_model
+from dictation.adapt.model.loader import backbone_dir, load_backbone
+from dictation.app.decoding import EOT, PROMPT, DecodingRules, greedy_decode, repetition_start, token_budget
 
 PHRASES = [
     ("Please send the report to Maria by Friday afternoon.", "flite", "slt"),
@@ -22,7 +22,7 @@ PHRASES = [
 
 
 def _load(path) -> np.ndarray:
-    from dictation.audio import load_audio
+    from dictation.app.audio import load_audio
 
     return load_audio(path)
 
@@ -62,8 +62,8 @@ def test_log_mel_matches_faster_whisper_front_end():
 def test_backbone_reproduces_faster_whisper_greedy_transcripts(tmp_path):
     """Our loader + modules, fed stock 30 s padded input, decode exactly as faster-whisper."""
     fw = pytest.importorskip("faster_whisper", reason="faster-whisper (the reference) not installed")
-    from dictation.decoding import TextTokenizer
-    from dictation.model.inference import STOCK_FRAMES, transcribe
+    from dictation.adapt.model.inference import STOCK_FRAMES, transcribe
+    from dictation.app.decoding import TextTokenizer
 
     d = backbone_dir()
     model = load_backbone()
@@ -71,16 +71,22 @@ def test_backbone_reproduces_faster_whisper_greedy_transcripts(tmp_path):
     ref_model = fw.WhisperModel(str(d), device="cpu", compute_type="float32", cpu_threads=1)
     for i, (text, engine, voice) in enumerate(PHRASES):
         audio = _load(tts_wav(text, tmp_path / f"{i}.wav", engine, voice))
-        segs, _ = ref_model.transcribe(audio, beam_size=1, without_timestamps=True, temperature=0,
-                                       condition_on_previous_text=False, vad_filter=False)
+        segs, _ = ref_model.transcribe(
+            audio,
+            beam_size=1,
+            without_timestamps=True,
+            temperature=0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
         reference = " ".join(s.text.strip() for s in segs)
         assert transcribe(model, audio, rules, tok, pad_to=STOCK_FRAMES, beam=1) == reference
 
 
 def test_repetition_guard_cuts_loops_but_keeps_real_repeats():
     phrase = list(range(100, 112))
-    assert repetition_start([1, 2, 2]) is None            # "very very" is speech
-    assert repetition_start([1, 2, 2, 2]) == 2            # a short unit three times is a loop
+    assert repetition_start([1, 2, 2]) is None  # "very very" is speech
+    assert repetition_start([1, 2, 2, 2]) == 2  # a short unit three times is a loop
     assert repetition_start([7] + phrase + phrase) == 13  # a long unit twice: keep one copy
     assert repetition_start(phrase) is None
 
@@ -108,7 +114,7 @@ def test_greedy_decode_respects_suppression_and_budget():
 
     def step(tokens):
         logits = np.zeros(51864, np.float32)
-        logits[500] = 100          # suppressed: must never be emitted
+        logits[500] = 100  # suppressed: must never be emitted
         logits[1000 + next(counter)] = 50  # always a new token: never a loop
         return logits
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -17,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from dictation import __version__, cli, desktop_cli, logs, runtime
+from dictation import __version__
+from dictation.app import desktop as desktop_cli
+from dictation.app import logs, resources, runtime
+from dictation.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = desktop_cli.APP_ID
@@ -246,13 +248,13 @@ def test_debug_flag_raises_verbosity(dictation_cli: list[str], desktop_env: dict
     assert quiet.returncode == 0
     assert "DEBUG" not in quiet.stderr and "INFO" not in quiet.stderr  # console: warnings only
     text = log_file.read_text()
-    assert "INFO dictation.desktop_cli: desktop integration installed" in text
+    assert "INFO dictation.app.desktop: desktop integration installed" in text
     assert "DEBUG" not in text
 
     loud = _run(dictation_cli + ["--debug", "desktop", "uninstall"], desktop_env)
     assert loud.returncode == 0
-    assert "DEBUG dictation.desktop_cli: removed" in loud.stderr
-    assert "DEBUG dictation.desktop_cli: removed" in log_file.read_text()
+    assert "DEBUG dictation.app.desktop: removed" in loud.stderr
+    assert "DEBUG dictation.app.desktop: removed" in log_file.read_text()
 
 
 # -- frozen-app hooks ---------------------------------------------------------------
@@ -266,7 +268,7 @@ def test_frozen_app_uses_its_shipped_onnx_model(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert runtime.base_model_dir() == shipped
     # The desktop integration finds the frozen app's own copy of the assets first.
-    assert desktop_cli.resource_roots()[0] == tmp_path
+    assert resources.roots()[0] == tmp_path
 
 
 def test_adapt_in_a_frozen_app_explains_instead_of_failing(
@@ -292,12 +294,21 @@ def test_onefolder_build(tmp_path: Path, base_model: Path) -> None:
     espeak = _tool("espeak-ng", "espeak-ng")
     dist, work = tmp_path / "dist", tmp_path / "work"
     started = time.monotonic()
-    # The session's base export (same `python -m dictation.model.build_base` the script
+    # The session's base export (same `python -m dictation.adapt.model.build_base` the script
     # would run) is reused to save half a minute.
     proc = subprocess.run(
-        [str(ROOT / "packaging" / "build_onefolder.sh"), "--dist", str(dist), "--work", str(work),
-         "--base-onnx", str(base_model)],
-        capture_output=True, text=True, timeout=900,
+        [
+            str(ROOT / "packaging" / "build_onefolder.sh"),
+            "--dist",
+            str(dist),
+            "--work",
+            str(work),
+            "--base-onnx",
+            str(base_model),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
         env=dict(os.environ, DICTATION_BUILD_PYTHON=str(python)),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -307,8 +318,10 @@ def test_onefolder_build(tmp_path: Path, base_model: Path) -> None:
     names = {p.name for p in app_dir.rglob("*")}
     assert not any(n == "torch" or n.startswith("libtorch") for n in names), "torch was bundled"
     shipped = app_dir / "_internal" / "models" / "base-onnx" / "model.json"
-    assert json.loads(shipped.read_text())["model_version"] == json.loads(
-        (ROOT / "models" / "dictation-tiny-en" / "bundle.json").read_text())["version"]
+    assert (
+        json.loads(shipped.read_text())["model_version"]
+        == json.loads((ROOT / "models" / "dictation-tiny-en" / "bundle.json").read_text())["version"]
+    )
 
     env = dict(os.environ, DICTATION_HOME=str(tmp_path / "home"))
     env.pop("DICTATION_CACHE", None)
@@ -317,15 +330,19 @@ def test_onefolder_build(tmp_path: Path, base_model: Path) -> None:
     assert version.stdout.strip() == f"dictation {__version__}"
 
     wav = tmp_path / "speech.wav"
-    subprocess.run([espeak, "-v", "en-us", "-w", str(wav), "Please send the report to the office before noon."],
-                   check=True, capture_output=True)
-    frozen = subprocess.run([app, "transcribe", "--json", str(wav)], capture_output=True, text=True,
-                            timeout=300, env=env)
+    subprocess.run(
+        [espeak, "-v", "en-us", "-w", str(wav), "Please send the report to the office before noon."],
+        check=True,
+        capture_output=True,
+    )
+    frozen = subprocess.run(
+        [app, "transcribe", "--json", str(wav)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert frozen.returncode == 0, frozen.stderr
     record = json.loads(frozen.stdout)
     # The frozen app hears what the full install hears with the same model.
-    from dictation.audio import load_audio
-    from dictation.runtime import Transcriber
+    from dictation.app.audio import load_audio
+    from dictation.app.runtime import Transcriber
 
     expected = Transcriber(base_model).transcribe(load_audio(wav)).text
     assert record["model"] == "base" and record["text"] == expected

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from dictation import profiles
-from dictation.profiles import (
+from dictation.app import profiles
+from dictation.app.profiles import (
     CorruptProfileError,
     Profile,
     ProfileError,

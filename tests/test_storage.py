@@ -1,4 +1,4 @@
-"""dictation.storage: where data lives; writes that never leave a half-written file."""
+"""dictation.app.storage: where data lives; writes that never leave a half-written file."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dictation import storage
-from dictation.storage import DiskFullError, StorageError
+from dictation.app import storage
+from dictation.app.storage import DiskFullError, StorageError
 
 
 def _mode(path: Path) -> int:
@@ -121,7 +121,7 @@ def test_process_killed_before_rename_keeps_old_file(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import os, signal
-        from dictation import storage
+        from dictation.app import storage
         storage.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)
         storage.atomic_write_bytes({str(target)!r}, b"new contents" * 1000)
         """
@@ -166,7 +166,7 @@ def test_real_full_filesystem(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import errno, os, sys
-        from dictation import storage
+        from dictation.app import storage
         target = os.path.join({str(mnt)!r}, "profile.bin")
         storage.atomic_write_bytes(target, b"old" * 1000)
         try:
@@ -181,9 +181,7 @@ def test_real_full_filesystem(tmp_path: Path) -> None:
         """
     )
     script = f'mount -t tmpfs -o size=64k tmpfs "{mnt}" && exec "{sys.executable}" -c "$0"'
-    proc = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script, code], capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script, code], capture_output=True, text=True, timeout=60)
     if proc.returncode != 0 and "mount" in proc.stderr and "DiskFullError" not in proc.stdout:
         pytest.skip(f"cannot mount tmpfs here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stdout + proc.stderr

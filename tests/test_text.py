@@ -2,17 +2,20 @@
 
 import pytest
 
-from dictation.text import cer, clean_transcript, normalize_for_wer, wer
+from dictation.app.text import cer, clean_transcript, normalize_for_wer, wer
 
 
-@pytest.mark.parametrize("text, normal", [
-    ("He paid $1,000 on Monday.", "he paid 1000 on monday"),
-    ("Twenty-one people came, and two cats!", "21 people came and 2 cats"),
-    ("It’s Joe’s “book”.", "it's joe's book"),
-    ("Call four two one now", "call 421 now"),
-    ("one hundred and five", "105"),
-    ("Pi is 3.14.", "pi is 3.14"),
-])
+@pytest.mark.parametrize(
+    "text, normal",
+    [
+        ("He paid $1,000 on Monday.", "he paid 1000 on monday"),
+        ("Twenty-one people came, and two cats!", "21 people came and 2 cats"),
+        ("It’s Joe’s “book”.", "it's joe's book"),
+        ("Call four two one now", "call 421 now"),
+        ("one hundred and five", "105"),
+        ("Pi is 3.14.", "pi is 3.14"),
+    ],
+)
 def test_normaliser(text, normal):
     assert normalize_for_wer(text) == normal
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from dictation.model.bundle import load_bundle
-from dictation.model.loader import BACKBONE_DIR_ENV, backbone_dir, backbone_sha256, load_backbone
-from dictation.model.whisper import LoRAConv1d, LoRALinear, Whisper, WhisperConfig, merged_copy
+from dictation.adapt.model.bundle import load_bundle
+from dictation.adapt.model.loader import BACKBONE_DIR_ENV, backbone_dir, backbone_sha256, load_backbone
+from dictation.adapt.model.whisper import LoRAConv1d, LoRALinear, Whisper, WhisperConfig, merged_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +27,18 @@ def _gpu_kit():
 
 def _small_model() -> Whisper:
     torch.manual_seed(0)
-    cfg = WhisperConfig(n_audio_ctx=64, n_text_ctx=16, d_model=32, n_heads=2, n_audio_layers=2,
-                        n_text_layers=2, n_vocab=50, lora_rank=4, lora_layers=(1, 2, 3), adapt_stem=True)
+    cfg = WhisperConfig(
+        n_audio_ctx=64,
+        n_text_ctx=16,
+        d_model=32,
+        n_heads=2,
+        n_audio_layers=2,
+        n_text_layers=2,
+        n_vocab=50,
+        lora_rank=4,
+        lora_layers=(1, 2, 3),
+        adapt_stem=True,
+    )
     model = Whisper(cfg).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -97,7 +107,7 @@ def test_training_kit_backbone_stands_in_for_the_package(int8_kit, monkeypatch):
 
 
 def test_missing_override_dir_is_a_clear_error(tmp_path, monkeypatch):
-    from dictation.model.loader import BackboneMissingError
+    from dictation.adapt.model.loader import BackboneMissingError
 
     monkeypatch.setenv(BACKBONE_DIR_ENV, str(tmp_path))
     with pytest.raises(BackboneMissingError, match="no model.bin or model.npz"):
@@ -105,7 +115,7 @@ def test_missing_override_dir_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_bundle_can_widen_the_adapted_blocks_without_changing_the_model(tmp_path):
-    from dictation.model.bundle import save_bundle
+    from dictation.adapt.model.bundle import save_bundle
 
     full = load_bundle()
     lowest = min(full.model.cfg.lora_layers)
@@ -135,15 +145,16 @@ def test_kit_corpus_manifest_is_read_like_a_built_corpus(tmp_path):
     """The kit's Ogg/Opus files go through the same reader and loader as the cache's WAVs."""
     import soundfile as sf
 
-    from dictation.audio import load_audio
-    from dictation.corpus.readers import read_manifest
+    from dictation.app.audio import load_audio
+    from dictation.lab.corpus.readers import read_manifest
 
     t = np.arange(16000) / 16000
     audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     (tmp_path / "s").mkdir()
     sf.write(tmp_path / "s" / "a.ogg", audio, 16000, format="OGG", subtype="OPUS", compression_level=0.97)
-    (tmp_path / "manifest.jsonl").write_text(json.dumps(
-        {"audio": "s/a.ogg", "text": "A tone.", "speaker": "s", "source": "unit", "duration": 1.0}) + "\n")
+    (tmp_path / "manifest.jsonl").write_text(
+        json.dumps({"audio": "s/a.ogg", "text": "A tone.", "speaker": "s", "source": "unit", "duration": 1.0}) + "\n"
+    )
     (u,) = read_manifest(tmp_path)
     back = load_audio(u.audio_path)
     assert abs(len(back) - len(audio)) < 400
@@ -153,7 +164,7 @@ def test_kit_corpus_manifest_is_read_like_a_built_corpus(tmp_path):
 def test_bundle_can_raise_the_encoder_lora_rank_without_changing_the_model():
     """`train --encoder-lora-rank`: trained factors are kept, new directions start as a no-op,
     the fine-tuning baseline's start takes the new shapes, and a lower rank is refused."""
-    from dictation.meta.evaluate import initial_values
+    from dictation.lab.evaluate import initial_values
 
     base = load_bundle()
     rank = base.model.cfg.encoder_lora_rank or base.model.cfg.lora_rank
@@ -183,7 +194,7 @@ def test_bundle_can_raise_the_encoder_lora_rank_without_changing_the_model():
 
 
 def _outer_loss_and_grad(model, params, lrs, support, query, second_order):
-    from dictation.meta.inner import batch_loss, inner_loop
+    from dictation.adapt.inner_loop import batch_loss, inner_loop
 
     p = {n: v.detach().clone().requires_grad_(True) for n, v in params.items()}
     fast, _ = inner_loop(model, p, lrs, support, 2, max_grad_norm=1e12, second_order=second_order)
@@ -194,11 +205,20 @@ def _outer_loss_and_grad(model, params, lrs, support, query, second_order):
 def test_second_order_inner_loop_gives_the_exact_outer_gradient():
     """Second-order MAML's outer gradient matches a finite difference of the adapted query
     loss; the first-order one does not (it drops the inner gradients' dependence)."""
-    from dictation.meta.inner import IGNORE, Batch
+    from dictation.adapt.inner_loop import IGNORE, Batch
 
     torch.manual_seed(0)
-    cfg = WhisperConfig(n_audio_ctx=64, n_text_ctx=16, d_model=32, n_heads=2, n_audio_layers=2,
-                        n_text_layers=2, n_vocab=50, lora_rank=4, lora_layers=(0, 1, 2, 3))
+    cfg = WhisperConfig(
+        n_audio_ctx=64,
+        n_text_ctx=16,
+        d_model=32,
+        n_heads=2,
+        n_audio_layers=2,
+        n_text_layers=2,
+        n_vocab=50,
+        lora_rank=4,
+        lora_layers=(0, 1, 2, 3),
+    )
     model = Whisper(cfg).double().eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -223,11 +243,16 @@ def test_second_order_inner_loop_gives_the_exact_outer_gradient():
     _, first = _outer_loss_and_grad(model, params, lrs, support, query, second_order=False)
     direction = {n: torch.randn_like(v) for n, v in params.items()}
     eps = 1e-5
-    plus = _outer_loss_and_grad(model, {n: v + eps * direction[n] for n, v in params.items()}, lrs,
-                                support, query, False)[0]
-    minus = _outer_loss_and_grad(model, {n: v - eps * direction[n] for n, v in params.items()}, lrs,
-                                 support, query, False)[0]
+    plus = _outer_loss_and_grad(
+        model, {n: v + eps * direction[n] for n, v in params.items()}, lrs, support, query, False
+    )[0]
+    minus = _outer_loss_and_grad(
+        model, {n: v - eps * direction[n] for n, v in params.items()}, lrs, support, query, False
+    )[0]
     numeric = (plus - minus) / (2 * eps)
-    along = lambda grads: float(sum((g * direction[n]).sum() for g, n in zip(grads, params)))
+
+    def along(grads: list) -> float:
+        return float(sum((g * direction[n]).sum() for g, n in zip(grads, params)))
+
     assert abs(along(exact) - numeric) < 1e-6 * max(1.0, abs(numeric))
     assert abs(along(first) - numeric) > 1e-3 * abs(numeric)

@@ -1,8 +1,7 @@
-"""Adaptation runs in a spawned worker process; the GUI and CLI drive it with AdaptationJob.
+"""The adapting layer: the torch model, log-mel features, the inner loop, export to
+ONNX behind a parity gate, and the worker process that adapts a profile.
 
-Importing this package (or ``job``) never imports torch: only the worker process does.
+It imports the dictating layer (``dictation.app``) and never the lab. The app starts
+the worker by module name (``dictation.app.adapt_job``), so the dictating process
+itself never imports this package or torch.
 """
-
-from dictation.adapt.job import AdaptationJob
-
-__all__ = ["AdaptationJob"]

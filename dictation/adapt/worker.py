@@ -17,7 +17,7 @@ predictor of small gains.
 The profile is only ever changed by ``Profile.install_model`` (renames), so a killed
 or crashed worker leaves it as it was; its staging dir is removed next time.
 
-Events put on the queue: see ``dictation.adapt.job``. This module imports no torch at
+Events put on the queue: see ``dictation.app.adapt_job``. This module imports no torch at
 module level: the spawn start-up imports it before the thread limits are set.
 """
 
@@ -34,8 +34,9 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ MIN_TAKES = 3
 CHECK_RATIO = 1.5
 CHECK_MARGIN = 0.05
 # Test-only injection point: "module:function" or "/path/file.py:function" used in
-# place of dictation.meta.adaptation.adapt, so tests can make the real worker process
+# place of dictation.adapt.procedure.adapt, so tests can make the real worker process
 # run long, crash or be killed at a known point. Never set it in normal use.
 ADAPT_TARGET_ENV = "DICTATION_TEST_ADAPT_TARGET"
 # Progress events at most this often (a GUI redraw per step is wasteful).
@@ -79,10 +80,8 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
         os.environ[var] = str(threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if hasattr(os, "nice"):
-        try:
+        with contextlib.suppress(OSError):
             os.nice(10)  # the desktop (and dictation) keep priority over adaptation
-        except OSError:
-            pass
     # Ctrl-C in a terminal reaches the whole process group; the parent decides (cancel).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="adapt-worker %(levelname)s %(name)s: %(message)s")
@@ -91,11 +90,11 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
         events.put(event)
 
     try:
-        from dictation.profiles import Profile
+        from dictation.app.profiles import Profile
 
         with _adaptation_lock(Profile.open(profile_name).name):
             _run(profile_name, steps, device, emit, cancel.is_set, threads)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an event for the user
+    except Exception as exc:
         # Whatever the adapt step raised once cancel was asked (AdaptationCancelled or
         # an error of a half-stopped run), the user asked to stop: report that.
         if cancel.is_set() or isinstance(exc, Cancelled):
@@ -107,14 +106,13 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
             emit(
                 {
                     "type": "error",
-                    "message": f"adaptation failed: {type(exc).__name__}: {exc}; "
-                    "your previous model is unchanged",
+                    "message": f"adaptation failed: {type(exc).__name__}: {exc}; your previous model is unchanged",
                 }
             )
 
 
 def _is_profile_error(exc: BaseException) -> bool:
-    from dictation.profiles import ProfileError
+    from dictation.app.profiles import ProfileError
 
     return isinstance(exc, ProfileError)
 
@@ -131,7 +129,7 @@ def _adaptation_lock(profile_name: str) -> Iterator[None]:
     except ImportError:  # Windows: no advisory locks here; the last install wins
         yield
         return
-    from dictation.profiles import profiles_root
+    from dictation.app.profiles import profiles_root
 
     path = profiles_root() / f".adapt-{profile_name}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -140,8 +138,7 @@ def _adaptation_lock(profile_name: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise WorkerError(
-                f"another adaptation of profile {profile_name!r} is already running; "
-                "wait for it to finish or cancel it"
+                f"another adaptation of profile {profile_name!r} is already running; wait for it to finish or cancel it"
             ) from None
         yield
     finally:
@@ -156,7 +153,7 @@ def _run(
     should_cancel: Callable[[], bool],
     threads: int,
 ) -> None:
-    from dictation.profiles import Profile  # no torch
+    from dictation.app.profiles import Profile  # no torch
 
     def check_cancel() -> None:
         if should_cancel():
@@ -171,12 +168,11 @@ def _run(
     corrections = profile.corrections()
     if len(takes) < MIN_TAKES:
         raise WorkerError(
-            f"profile {profile_name!r} has {len(takes)} takes; record at least {MIN_TAKES} "
-            "before adapting"
+            f"profile {profile_name!r} has {len(takes)} takes; record at least {MIN_TAKES} before adapting"
         )
     train = list(takes) + list(corrections)
 
-    from dictation.audio import load_audio
+    from dictation.app.audio import load_audio
 
     status(f"loading {len(train)} recordings ({len(corrections)} of them corrections)")
     train_data = [(load_audio(t.wav_path), t.text) for t in train]
@@ -260,8 +256,7 @@ def decide_install(before: float, after: float) -> tuple[bool, str]:
             "adapted on); check that each recording matches its text"
         )
     return True, (
-        f"installed: {_pct(before)} -> {_pct(after)} word errors, each recording tested by a model "
-        "adapted without it"
+        f"installed: {_pct(before)} -> {_pct(after)} word errors, each recording tested by a model adapted without it"
     )
 
 
@@ -273,9 +268,7 @@ def resolve_device(requested: str, cuda_available: bool) -> str:
         return "cpu"
     if requested == "cuda":
         if not cuda_available:
-            raise WorkerError(
-                "CUDA was requested but torch sees no CUDA GPU here; use --device auto or cpu"
-            )
+            raise WorkerError("CUDA was requested but torch sees no CUDA GPU here; use --device auto or cpu")
         return "cuda"
     raise WorkerError(f"unknown device {requested!r}; use auto, cpu or cuda")
 
@@ -343,14 +336,14 @@ def _free_cuda() -> None:
         import torch
 
         torch.cuda.empty_cache()
-    except Exception:  # noqa: BLE001 - best effort only
+    except Exception:
         pass
 
 
 def _adapt_function() -> Callable[..., Any]:
     target = os.environ.get(ADAPT_TARGET_ENV)
     if not target:
-        from dictation.meta.adaptation import adapt
+        from dictation.adapt.procedure import adapt
 
         return adapt
     location, _, func = target.rpartition(":")
@@ -366,7 +359,7 @@ def _adapt_function() -> Callable[..., Any]:
 
 
 def _cross_check(takes: list, steps: int, device: str, should_cancel: Callable[[], bool]) -> Any:
-    from dictation.meta.adaptation import cross_check
+    from dictation.adapt.procedure import cross_check
 
     try:
         return cross_check(takes, steps, device, should_cancel)

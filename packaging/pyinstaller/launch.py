@@ -2,7 +2,7 @@
 
 import sys
 
-from dictation.cli import main
+from dictation.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,293 @@
+"""Adapt the bundled model to one speaker from a few enrollment takes.
+
+Meta-SGD: the bundle's meta-learned initial adaptation parameters, its per-tensor inner
+learning rates and its fixed number of inner steps. The inner loop runs on the takes plus,
+when the bundle names speeds (`enroll_speed_copies`), a copy of every take played at each
+of those speeds: on meta-validation speakers that lowered the adapted WER (model card).
+The passes run in the bundle's `inner_precision` ("auto": bfloat16 autocast on a CPU that
+has it natively: 0.59x the float32 time for 10 takes on this project's CPU, model card).
+Runs inside the adaptation worker process (torch); the GUI never imports this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dictation.adapt.augment import check_speed_factors, with_speed_copies
+from dictation.adapt.inner_loop import PRECISIONS, inner_loop, make_batches, resolve_precision
+from dictation.adapt.model.bundle import Bundle, load_bundle
+from dictation.adapt.model.inference import transcribe
+from dictation.adapt.model.loader import backbone_dir
+from dictation.app.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
+from dictation.app.text import wer
+
+
+class AdaptationCancelled(Exception):
+    """The user cancelled the adaptation."""
+
+
+class AdaptationError(RuntimeError):
+    """Adaptation could not run (no usable takes, device problem)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA when available; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AdaptationError("no CUDA GPU is available; choose 'auto' or 'cpu'")
+    if device not in ("cpu", "cuda"):
+        raise AdaptationError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def speed_copies_of(bundle: Bundle, override: Sequence[float] | None = None) -> tuple[float, ...]:
+    """The enrollment speed factors: `override` when given (checked), else the bundle's
+    (none for bundles that do not name any)."""
+    if override is not None:
+        return check_speed_factors(override)
+    try:
+        return check_speed_factors(bundle.info.get("enroll_speed_copies", ()))
+    except (TypeError, ValueError) as exc:
+        raise AdaptationError(f"{bundle.path / 'bundle.json'}: enroll_speed_copies: {exc}") from None
+
+
+def precision_of(bundle: Bundle, override: str | None = None) -> str:
+    """The inner loop's precision: `override` when given, else the bundle's
+    `inner_precision` (float32 for bundles that do not name one); "auto" stays "auto"
+    here and is resolved per device by the inner loop."""
+    value = override if override is not None else bundle.info.get("inner_precision", "float32")
+    if value not in PRECISIONS:
+        where = "precision" if override is not None else f"{bundle.path / 'bundle.json'}: inner_precision"
+        raise AdaptationError(f"{where} must be one of {', '.join(PRECISIONS)}, not {value!r}")
+    return value
+
+
+def steps_of(bundle: Bundle, n_takes: int, override: int | None = None) -> int:
+    """Inner steps for `n_takes` takes: `override` when given, else the bundle's
+    `inner_steps`, raised by its `inner_steps_by_takes` rule ([[min_takes, steps], ...]:
+    from that many takes on, that many steps). More takes carry more of the voice and
+    bear more steps before the model learns the phrases instead (model card)."""
+    if override is not None:
+        return int(override)
+    steps = int(bundle.info.get("inner_steps", 5))
+    rule = bundle.info.get("inner_steps_by_takes", [])
+    try:
+        pairs = [(int(m), int(k)) for m, k in rule]
+    except (TypeError, ValueError):
+        pairs = []
+    if any(m < 1 or k < 1 for m, k in pairs) or len(pairs) != len(rule):
+        raise AdaptationError(
+            f"{bundle.path / 'bundle.json'}: inner_steps_by_takes must be "
+            f"[[min_takes, steps], ...] of positive integers, not {rule!r}"
+        )
+    for min_takes, k in sorted(pairs):
+        if n_takes >= min_takes:
+            steps = k
+    return steps
+
+
+class AdaptedModel:
+    """The bundle's model with a speaker's adapted parameters written in."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        steps: int,
+        losses: list[float],
+        seconds: float,
+        device: str,
+        speed_copies: tuple[float, ...] = (),
+        precision: str = "float32",
+    ) -> None:
+        self.bundle = bundle
+        self.precision = precision
+        self.speed_copies = speed_copies
+        self.model = bundle.model
+        self.steps = steps
+        self.losses = losses
+        self.seconds = seconds
+        self.device = device
+        bdir = backbone_dir()
+        self._tokenizer = TextTokenizer(bdir / "tokenizer.json")
+        self._rules = DecodingRules.from_config(bdir / "config.json")
+
+    def transcribe_torch(self, audio: np.ndarray) -> str:
+        return transcribe(self.model, audio, self._rules, self._tokenizer)
+
+    def export(self, out_dir: Path) -> dict:
+        from dictation.adapt.export import export_model
+
+        bdir = backbone_dir()
+        return export_model(
+            self.model,
+            Path(out_dir),
+            bdir / "tokenizer.json",
+            bdir / "config.json",
+            metadata={
+                "model_version": self.bundle.info["version"],
+                "adapted": True,
+                "adapt_steps": self.steps,
+                "adapt_seconds": round(self.seconds, 2),
+                "adapt_device": self.device,
+                "adapt_speed_copies": list(self.speed_copies),
+                "adapt_precision": self.precision,
+                "adapt_losses": [round(x, 4) for x in self.losses],
+            },
+        )
+
+
+def adapt(
+    takes: list[tuple[np.ndarray, str]],
+    steps: int | None = None,
+    device: str = "auto",
+    progress: Callable[[int, int, float], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    bundle: Bundle | None = None,
+    speed_copies: Sequence[float] | None = None,
+    precision: str | None = None,
+) -> AdaptedModel:
+    """Run the inner loop on all takes (plus their speed copies: `speed_copies`, by default
+    the bundle's) for `steps` steps (default: `steps_of` the bundle for this many takes),
+    in `precision` (default: the bundle's, `precision_of`); return the adapted model (not
+    yet exported). Timed from here, so the copies' resampling counts as adaptation time."""
+    if not takes:
+        raise AdaptationError("no enrollment takes to adapt on")
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    bundle = bundle or load_bundle()
+    factors = speed_copies_of(bundle, speed_copies)
+    used = resolve_precision(precision_of(bundle, precision), dev)
+    model = bundle.model.to(dev).eval()
+    steps = steps_of(bundle, len(takes), steps)
+    tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
+    losses = _adapt_in_place(
+        bundle, tokenizer, with_speed_copies(takes, factors), steps, dev, progress, should_cancel, used
+    )
+    model.to("cpu")
+    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors, used)
+
+
+def _adapt_in_place(
+    bundle: Bundle,
+    tokenizer: TextTokenizer,
+    takes: list[tuple[np.ndarray, str]],
+    steps: int,
+    dev: torch.device,
+    progress: Callable[[int, int, float], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    precision: str = "float32",
+) -> list[float]:
+    """`steps` inner steps on `takes` from the model's current values (on `dev`), written
+    back into the model; returns the loss before each step."""
+    model = bundle.model
+    batch = make_batches(model, tokenizer, takes, dev)  # same gradient as one batch, less time on a CPU
+    named = dict(model.named_parameters())
+    params = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
+    lrs = {n: bundle.inner_lrs[n].to(dev) for n in bundle.adapt_names}
+    losses: list[float] = []
+    for step in range(1, steps + 1):
+        if should_cancel is not None and should_cancel():
+            raise AdaptationCancelled("adaptation cancelled")
+        params, step_losses = inner_loop(model, params, lrs, batch, 1, precision=precision)
+        params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+        losses.extend(step_losses)
+        if progress is not None:
+            progress(step, steps, step_losses[-1])
+    with torch.no_grad():
+        for n, p in params.items():
+            named[n].copy_(p)
+    return losses
+
+
+@dataclass
+class CrossCheck:
+    """How adaptation does on takes it did not see, estimated by k-fold cross-validation."""
+
+    before_wer: float  # the base model on every take
+    after_wer: float  # every take, transcribed by a model adapted on the other folds only
+    n_takes: int
+    folds: int
+    seconds: float
+
+
+CHECK_FOLDS = 2
+
+
+def fold_of(index: int, folds: int) -> int:
+    """Takes are dealt to folds in turn (deterministic, every fold gets early and late takes)."""
+    return index % folds
+
+
+def cross_check(
+    takes: list[tuple[np.ndarray, str]],
+    steps: int | None = None,
+    device: str = "auto",
+    should_cancel: Callable[[], bool] | None = None,
+    bundle: Bundle | None = None,
+    folds: int = CHECK_FOLDS,
+    speed_copies: Sequence[float] | None = None,
+    beam: int = DEFAULT_BEAM,
+    precision: str | None = None,
+) -> CrossCheck:
+    """Word error rate of the base model and of held-out adapted models on the takes.
+
+    Each fold's takes are transcribed by the model adapted (same steps, same rates) on
+    the other folds, so every take is scored by a model that never saw it, and every
+    take counts: a check on 10 takes instead of a held-back 2. Each fold adapts like
+    `adapt` (with the speed copies of its training takes only, in the same precision).
+    Torch transcription on the CPU with the app's beam (`beam`), like
+    `AdaptedModel.transcribe_torch`.
+    """
+    if len(takes) < 2:
+        raise AdaptationError("cross-checking needs at least 2 takes")
+    folds = max(2, min(folds, len(takes)))
+    t0 = time.perf_counter()
+    bundle = bundle or load_bundle()
+    model = bundle.model.eval()
+    bdir = backbone_dir()
+    tokenizer = TextTokenizer(bdir / "tokenizer.json")
+    rules = DecodingRules.from_config(bdir / "config.json")
+    steps = steps_of(bundle, len(takes), steps)  # the installed model's protocol, checked on each fold
+    factors = speed_copies_of(bundle, speed_copies)
+    named = dict(model.named_parameters())
+    init = {n: named[n].detach().clone() for n in bundle.adapt_names}
+    dev = resolve_device(device)
+    used = resolve_precision(precision_of(bundle, precision), dev)
+
+    def restore() -> None:
+        model.to("cpu")
+        with torch.no_grad():
+            for n, v in init.items():
+                named[n].copy_(v)
+
+    refs = [text for _, text in takes]
+    before = [transcribe(model, audio, rules, tokenizer, beam=beam) for audio, _ in takes]
+    after: list[str] = [""] * len(takes)
+    try:
+        for fold in range(folds):
+            train = [t for i, t in enumerate(takes) if fold_of(i, folds) != fold]
+            restore()
+            model.to(dev)
+            _adapt_in_place(
+                bundle,
+                tokenizer,
+                with_speed_copies(train, factors),
+                steps,
+                dev,
+                should_cancel=should_cancel,
+                precision=used,
+            )
+            model.to("cpu")
+            for i, (audio, _) in enumerate(takes):
+                if fold_of(i, folds) == fold:
+                    after[i] = transcribe(model, audio, rules, tokenizer, beam=beam)
+    finally:
+        restore()
+    return CrossCheck(wer(refs, before), wer(refs, after), len(takes), folds, time.perf_counter() - t0)

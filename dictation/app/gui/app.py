@@ -1,0 +1,29 @@
+"""Application entry point: `run_app` is what `dictation` (no arguments) calls."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from dictation.app.desktop import APP_ID, icon_file
+from dictation.app.gui.main_window import MainWindow
+
+
+def run_app(debug: bool = False) -> int:
+    """Start the GUI and return its exit status."""
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Dictation")
+    app.setOrganizationName("dictation")
+    # Lets Wayland docks match the window to the installed .desktop entry and its icon.
+    app.setDesktopFileName(APP_ID)
+    icon = icon_file(256)
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    window = MainWindow()
+    window.show()
+    return int(app.exec())

@@ -1,0 +1,198 @@
+"""Dictation view: push-to-talk, transcript area, copy, history and corrections."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dictation.app.gui.level_meter import LevelMeter
+from dictation.app.gui.style import label, set_state
+
+
+class DictationView(QWidget):
+    """Shows recording state and transcripts. The main window does the work.
+
+    Signals: talk_pressed(), talk_released(), copy_requested(), correction_submitted(str), partial_shown(str),
+    auto_copy_toggled(bool).
+    """
+
+    talk_pressed = Signal()
+    talk_released = Signal()
+    copy_requested = Signal()
+    correction_submitted = Signal(str)
+    auto_copy_toggled = Signal(bool)
+    partial_shown = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rec_indicator = label("Ready", "idle", wrap=False)
+        self.meter = LevelMeter()
+        self.status = label("", "idle")
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText(
+            "Hold Space (when you are not typing here) or hold the button below, speak, then "
+            "release. Your words appear here; you can edit them."
+        )
+        self.talk_button = QPushButton("Hold to talk")
+        self.talk_button.setObjectName("talk")
+        self.talk_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.copy_button = QPushButton("Copy")
+        self.clear_button = QPushButton("Clear")
+        self.auto_copy = QCheckBox("Copy to clipboard automatically")
+
+        self.correction_edit = QLineEdit()
+        self.correction_edit.setPlaceholderText("Your last dictation appears here; fix any mistakes")
+        self.correct_button = QPushButton("Mark as correct")
+        self.correct_button.setToolTip(
+            "Saves this recording with the corrected text; it is used the next time you adapt."
+        )
+        self.correction_edit.setEnabled(False)
+        self.correct_button.setEnabled(False)
+
+        self.history = QListWidget()
+        self.history.setWordWrap(True)
+        self.history.setAlternatingRowColors(True)
+        self.history.setSpacing(2)
+        self.history.setToolTip("Double-click an entry to add it to the text again.")
+
+        top = QHBoxLayout()
+        top.addWidget(self.rec_indicator)
+        top.addWidget(self.meter, 1)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.talk_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.auto_copy)
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.clear_button)
+
+        correction = QHBoxLayout()
+        correction.addWidget(label("Last dictation:", wrap=False))
+        correction.addWidget(self.correction_edit, 1)
+        correction.addWidget(self.correct_button)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(top)
+        left_layout.addWidget(self.text, 1)
+        left_layout.addLayout(buttons)
+        left_layout.addLayout(correction)
+        left_layout.addWidget(self.status)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(label("History", wrap=False))
+        right_layout.addWidget(self.history, 1)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([620, 300])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 20, 24, 16)
+        layout.addWidget(label("Dictate", "title"))
+        layout.addWidget(splitter, 1)
+
+        self.talk_button.pressed.connect(self.talk_pressed)
+        self.talk_button.released.connect(self.talk_released)
+        self.copy_button.clicked.connect(self.copy_requested)
+        self.clear_button.clicked.connect(self.text.clear)
+        self.auto_copy.toggled.connect(self.auto_copy_toggled)
+        self.correct_button.clicked.connect(self._submit_correction)
+        self.correction_edit.returnPressed.connect(self._submit_correction)
+        self.history.itemDoubleClicked.connect(self._history_to_text)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def wants_push_to_talk(self) -> bool:
+        """Space dictates unless the user is typing in a text field."""
+        focus = self.focusWidget()
+        return focus not in (self.text, self.correction_edit) and self.talk_button.isEnabled()
+
+    def set_microphone_available(self, available: bool, message: str = "") -> None:
+        self.talk_button.setEnabled(available)
+        if not available:
+            set_state(self.status, message, "bad")
+        elif self.status.objectName() == "bad":
+            set_state(self.status, "", "idle")
+
+    def set_recording(self, recording: bool) -> None:
+        if recording:
+            set_state(self.rec_indicator, "\u25cf Recording", "recording")
+            self.talk_button.setText("Listening\u2026 release to stop")
+        else:
+            set_state(self.rec_indicator, "Ready", "idle")
+            self.talk_button.setText("Hold to talk")
+        self.talk_button.setProperty("recording", recording)
+        self.talk_button.style().unpolish(self.talk_button)
+        self.talk_button.style().polish(self.talk_button)
+
+    def show_status(self, text: str, state: str = "idle") -> None:
+        set_state(self.status, text, state)
+
+    def show_partial(self, text: str) -> None:
+        """What the model hears so far, while the key is still held (not yet in the text)."""
+        self.show_status(f"Hearing: \u201c{text.strip()}\u2026\u201d" if text.strip() else "Listening\u2026")
+        self.partial_shown.emit(text)
+
+    # -- transcripts ---------------------------------------------------------------------
+
+    def append_transcript(self, text: str) -> None:
+        """Append at the end of the text area (a space or nothing before, as needed)."""
+        current = self.text.toPlainText()
+        sep = "" if not current or current.endswith(("\n", " ")) or text.startswith("\n") else " "
+        cursor = self.text.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(sep + text)
+        self.text.setTextCursor(cursor)
+        self.text.ensureCursorVisible()
+
+    def set_last_dictation(self, text: str) -> None:
+        self.correction_edit.setText(text)
+        self.correction_edit.setEnabled(True)
+        self.correct_button.setEnabled(True)
+
+    def correction_done(self) -> None:
+        self.correction_edit.setEnabled(False)
+        self.correct_button.setEnabled(False)
+
+    def _submit_correction(self) -> None:
+        corrected = self.correction_edit.text().strip()
+        if not corrected:
+            self.show_status("Type the correct text first.", "bad")
+            return
+        self.correction_submitted.emit(corrected)
+
+    def set_history(self, entries: list[dict]) -> None:
+        self.history.clear()
+        for entry in reversed(entries):  # newest first
+            self.add_history_item(entry.get("text", ""), entry.get("time", ""), at_end=True)
+
+    def add_history_item(self, text: str, time: str = "", at_end: bool = False) -> None:
+        item = QListWidgetItem(text)
+        if time:
+            item.setToolTip(time)
+        if at_end:
+            self.history.addItem(item)
+        else:
+            self.history.insertItem(0, item)
+
+    def _history_to_text(self, item: QListWidgetItem) -> None:
+        self.append_transcript(item.text())

@@ -1,0 +1,207 @@
+"""Held-out evaluation: base vs MAML-adapted vs plain fine-tuning, per speaker.
+
+- base: the bundled model's initial values, no adaptation.
+- adapted: the bundle's Meta-SGD inner loop (meta-learned init and rates, fixed steps), on
+  the enrollment phrases plus their speed copies when the bundle names speeds, as the app.
+- finetune: the same parameters, steps and data (copies included), started from the non-meta-learned
+  initial values (stock Whisper + zero LoRA update), optimised with Adam.
+- gated: what the app installs (`dictation.adapt.worker`): the adapted model, unless the
+  2-fold cross-validated check on the enrollment phrases shows it broken (then base).
+Optionally faster-whisper tiny.en (stock, 30 s padded) as the external reference.
+All error rates use `dictation.app.text.normalize_for_wer`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dictation.adapt.inner_loop import batch_loss, inner_loop, make_batches
+from dictation.adapt.model.bundle import Bundle, load_bundle
+from dictation.adapt.model.inference import transcribe
+from dictation.adapt.model.loader import backbone_dir
+from dictation.app.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
+from dictation.app.text import cer, wer, word_errors
+
+FINETUNE_LR = 1e-2  # Adam; best of 3e-3, 1e-2, 3e-2 on meta-validation speakers (scripts/tune_adaptation.py)
+
+
+def _set_params(bundle: Bundle, values: dict[str, torch.Tensor]) -> None:
+    named = dict(bundle.model.named_parameters())
+    with torch.no_grad():
+        for n, v in values.items():
+            named[n].copy_(v)
+
+
+def _transcribe_all(bundle: Bundle, items, rules, tok, beam: int = DEFAULT_BEAM) -> list[str]:
+    return [transcribe(bundle.model, a, rules, tok, beam=beam) for a, _ in items]
+
+
+def initial_values(bundle: Bundle) -> dict[str, torch.Tensor]:
+    """Non-meta-learned initial values: stored `init/` arrays, else zero LoRA-B and backbone LNs."""
+    from dictation.adapt.model.loader import load_backbone
+
+    stock = dict(load_backbone(bundle.model.cfg).named_parameters())
+    values = {}
+    stored = {}
+    weights = bundle.path / "weights.npz"
+    if weights.is_file():
+        with np.load(weights) as z:
+            stored = {k[5:]: torch.from_numpy(z[k]) for k in z.files if k.startswith("init/")}
+    named = dict(bundle.model.named_parameters())
+    for n in bundle.adapt_names:
+        if n in stored and stored[n].shape == named[n].shape:
+            values[n] = stored[n]
+        elif n in stored and "lora_a" in n:
+            # LoRA widened to a higher rank in meta-training: the stored init rows, then the
+            # new rows' own init (still untrained when widened).
+            values[n] = torch.cat([stored[n], named[n].detach()[stored[n].shape[0] :]])
+        elif "lora_b" in n:
+            values[n] = torch.zeros_like(named[n])
+        elif "lora_a" in n:
+            values[n] = named[n].detach().clone()  # untrained bundle: A is still its init
+        else:
+            values[n] = stock[n].detach().clone()
+    return values
+
+
+def evaluate_speaker(
+    enroll: list[tuple[np.ndarray, str]],
+    test: list[tuple[np.ndarray, str]],
+    steps: int | None = None,
+    bundle: Bundle | None = None,
+    finetune_lr: float = FINETUNE_LR,
+    with_finetune: bool = True,
+    with_gate: bool = True,
+    speed_copies: tuple[float, ...] | None = None,
+    beam: int = DEFAULT_BEAM,
+    precision: str | None = None,
+) -> dict:
+    """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`.
+
+    `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app).
+    `beam`: beam width of every transcription, the check's included (default: the app's).
+    `precision`: of the adaptation passes, MAML, fine-tuning and check alike (default: the
+    bundle's, as the app)."""
+    from dictation.adapt.augment import with_speed_copies
+    from dictation.adapt.inner_loop import autocast_for, resolve_precision
+    from dictation.adapt.procedure import precision_of, speed_copies_of, steps_of
+
+    torch.manual_seed(0)
+    bundle = bundle or load_bundle()
+    factors = speed_copies_of(bundle, speed_copies)
+    used = resolve_precision(precision_of(bundle, precision))  # evaluation adapts on the CPU
+    bdir = backbone_dir()
+    tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
+    model = bundle.model.eval()
+    names = bundle.adapt_names
+    named = dict(model.named_parameters())
+    meta_init = {n: named[n].detach().clone() for n in names}
+    steps = steps_of(bundle, len(enroll), steps)
+    refs = [t for _, t in test]
+    out: dict = {
+        "n_enroll": len(enroll),
+        "n_test": len(test),
+        "steps": steps,
+        "speed_copies": list(factors),
+        "beam": beam,
+        "precision": used,
+    }
+
+    base_hyps = _transcribe_all(bundle, test, rules, tok, beam)
+    out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
+
+    t0 = time.perf_counter()
+    batch = make_batches(model, tok, with_speed_copies(enroll, factors))  # as the app on a CPU
+    params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
+    fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps, precision=used)
+    out["adapt_seconds"] = time.perf_counter() - t0
+    _set_params(bundle, {n: v.detach() for n, v in fast.items()})
+    hyps = _transcribe_all(bundle, test, rules, tok, beam)
+    out["adapted_wer"], out["adapted_cer"] = wer(refs, hyps), cer(refs, hyps)
+    out["adapt_losses"] = [round(x, 4) for x in losses]
+
+    if with_finetune:
+        init = initial_values(bundle)
+        params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
+        opt = torch.optim.Adam(params.values(), lr=finetune_lr)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            opt.zero_grad()
+            with autocast_for(used):
+                loss = batch_loss(model, params, batch)
+            loss.backward()
+            opt.step()
+        out["finetune_seconds"] = time.perf_counter() - t0
+        out["finetune_lr"] = finetune_lr
+        _set_params(bundle, {n: v.detach() for n, v in params.items()})
+        ft_hyps = _transcribe_all(bundle, test, rules, tok, beam)
+        out["finetune_wer"], out["finetune_cer"] = wer(refs, ft_hyps), cer(refs, ft_hyps)
+        # Base of the non-meta-learned init, to tell the meta-trained base apart from stock.
+        _set_params(bundle, init)
+        stock_hyps = _transcribe_all(bundle, test, rules, tok, beam)
+        out["stock_unpadded_wer"] = wer(refs, stock_hyps)
+    if with_gate and len(enroll) >= 2:
+        from dictation.adapt.procedure import cross_check
+        from dictation.adapt.worker import decide_install
+
+        _set_params(bundle, meta_init)
+        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam, precision=used)
+        out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
+        out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
+        out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
+    _set_params(bundle, meta_init)
+    # Per test phrase, so that a per-speaker change can be told from noise (resampling).
+    base_counts, adapted_counts = word_errors(refs, base_hyps), word_errors(refs, hyps)
+    out["utterances"] = {
+        "words": [w for _, w in base_counts],
+        "base_errors": [e for e, _ in base_counts],
+        "adapted_errors": [e for e, _ in adapted_counts],
+    }
+    out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
+    return out
+
+
+FASTER_WHISPER_BEAM = 5  # faster-whisper's default beam_size: stock Whisper as its users get it
+
+
+@functools.lru_cache(maxsize=1)
+def _faster_whisper_model():
+    """faster-whisper tiny.en, loaded once per process (a batch run scores every speaker at
+    two beam widths), or None when faster-whisper is not installed."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        return None
+    return WhisperModel(str(backbone_dir()), device="cpu", compute_type="float32", cpu_threads=2)
+
+
+def faster_whisper_wer(test: list[tuple[np.ndarray, str]], beam: int = FASTER_WHISPER_BEAM) -> float | None:
+    """WER of stock Whisper tiny.en via faster-whisper (padded; beam 1 is greedy), if installed."""
+    fw = _faster_whisper_model()
+    if fw is None:
+        return None
+    hyps = []
+    for audio, _ in test:
+        segs, _ = fw.transcribe(
+            audio,
+            beam_size=beam,
+            without_timestamps=True,
+            temperature=0,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        hyps.append(" ".join(s.text.strip() for s in segs))
+    return wer([t for _, t in test], hyps)
+
+
+def load_pairs(directory: Path) -> list[tuple[np.ndarray, str]]:
+    """NAME.wav + NAME.txt pairs as (16 kHz audio, text), sorted by name."""
+    from dictation.app.audio import load_audio
+    from dictation.lab.corpus.readers import read_pairs_dir
+
+    return [(load_audio(u.audio_path), u.text) for u in read_pairs_dir(Path(directory))]
