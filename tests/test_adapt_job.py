@@ -87,7 +87,7 @@ def test_job_and_profiles_import_no_torch():
     import subprocess
 
     code = (
-        "import sys, dictation.app.adapt_job, dictation.app.profiles, dictation.cli.engine; "
+        "import sys, dictation.app.adapt_job, dictation.app.profiles, dictation.cli.adapt, dictation.cli.profile, dictation.cli.transcribe; "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     env = dict(os.environ, PYTHONPATH=str(THIS_FILE.parent.parent))

@@ -20,7 +20,9 @@ SUBCOMMAND_MODULES = (
     "dictation.cli.audio",
     "dictation.cli.corpus",
     "dictation.cli.desktop",
-    "dictation.cli.engine",
+    "dictation.cli.adapt",
+    "dictation.cli.profile",
+    "dictation.cli.transcribe",
     "dictation.cli.lab",
 )
 
