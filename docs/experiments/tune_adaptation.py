@@ -1,7 +1,8 @@
+# Showed (bundle 0.2.0, 6 meta-validation speakers): 5 inner steps beat 3 and 8, and lr 1e-2 is the fine-tuning baseline's rate (lab.evaluate.FINETUNE_LR); steps re-checked since with scripts/adaptation_curves.py (docs/lab-notebook.md, Training recipe 4).
 """Pick the user-time inner steps and the fine-tuning baseline's learning rate on
 meta-validation speakers (never on the held-out test split).
 
-`python scripts/tune_adaptation.py [--corpus DIR] [--bundle DIR] [--speakers N]
+`python docs/experiments/tune_adaptation.py [--corpus DIR] [--bundle DIR] [--speakers N]
         [--steps 3,5,8] [--finetune-lrs 0.003,0.01,0.03] [--n-test 8]`
 
 Prints mean WER per setting: base once, MAML-adapted per step count, and plain

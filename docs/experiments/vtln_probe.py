@@ -1,6 +1,7 @@
+# Showed (bundle 0.4.3, 24 meta-validation speakers): VTLN at enrollment cut base WER 14.7 -> 14.4 % but raised adapted WER 12.5 -> 13.2 %; rejected (docs/lab-notebook.md, "Vocal-tract-length normalisation").
 """Vocal-tract-length normalisation (VTLN) at enrollment, measured on meta-validation speakers.
 
-For each speaker (the same enrollment and test files as `adaptation_curves.py`): the
+For each speaker (the same enrollment and test files as `scripts/adaptation_curves.py`): the
 unadapted model's token loss on the enrollment takes under each warp factor of the mel
 filters (`LogMel(warp=...)`), the factor that minimises it, and test WER
 
@@ -10,8 +11,8 @@ filters (`LogMel(warp=...)`), the factor that minimises it, and test WER
 
 plus the test loss under every warp, to tell whether the enrollment choice tracks the test.
 
-`python scripts/vtln_probe.py [--split validation] [--shard I/N] [--warps 0.88,...] --out F.jsonl`
-`python scripts/vtln_probe.py --summary F.jsonl [...]`
+`python docs/experiments/vtln_probe.py [--split validation] [--shard I/N] [--warps 0.88,...] --out F.jsonl`
+`python docs/experiments/vtln_probe.py --summary F.jsonl [...]`
 """
 
 from __future__ import annotations
