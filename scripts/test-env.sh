@@ -12,17 +12,15 @@
 _TEST_ENV_PIDS=()
 _TEST_ENV_DIRS=()
 
-# Debian packages whose commands/libraries the tests use.
+# Debian packages the tests use: the list CI installs (scripts/debian-packages.txt), so
+# that a newcomer's run is CI's run. Prints the ones not installed.
 _test_env_missing_packages() {
-    local missing=()
-    command -v pulseaudio >/dev/null 2>&1 || missing+=(pulseaudio)
-    command -v pactl >/dev/null 2>&1 || missing+=(pulseaudio-utils)
-    command -v paplay >/dev/null 2>&1 || missing+=(pulseaudio-utils)
-    command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
-    command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
-    /sbin/ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2' || missing+=(libportaudio2)
-    [ -e /usr/share/alsa/alsa.conf.d/pulse.conf ] || missing+=(libasound2-plugins)
-    printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' '
+    local list="${DICTATION_ROOT:-.}/scripts/debian-packages.txt" pkg missing=()
+    command -v dpkg-query >/dev/null 2>&1 || return 0   # not Debian: nothing to name
+    for pkg in $(sed -e 's/#.*//' "$list"); do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+    done
+    printf '%s ' "${missing[@]}"
 }
 
 check_test_packages() {
@@ -38,7 +36,7 @@ check_test_packages() {
     else
         echo "warning: missing Debian packages: $missing" >&2
         echo "         install them with: sudo apt-get install $missing" >&2
-        echo "         (tests that need the virtual microphone will be skipped)" >&2
+        echo "         (tests that need them are skipped, and listed as skipped at the end)" >&2
     fi
 }
 
