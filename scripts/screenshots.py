@@ -148,7 +148,7 @@ def shoot(out: Path) -> int:
     dictation.show_status("Copied to the clipboard.", "good")
     save(window, "5-dictation")
 
-    dialog = window.open_settings()
+    dialog = window.profile_actions.open_settings()
     dialog.resize(dialog.sizeHint())
     save(dialog, "6-settings")
     dialog.reject()

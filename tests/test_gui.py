@@ -114,7 +114,7 @@ def make_window(qtbot, home):
     yield make
     for window in windows:
         window.close()
-        window.engine.wait(30_000)
+        window.transcription.wait(30_000)
 
 
 def push_to_talk(qtbot, window, widget) -> None:
@@ -272,7 +272,7 @@ def test_unreadable_audio_file_is_reported(make_window, source, qtbot, tmp_path,
     window.transcribe_file(bad)
     qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
     assert "broken.wav could not be transcribed" in shown[0] and "Cannot read" in shown[0]
-    assert window.isEnabled() and window.engine.wait(1000)
+    assert window.isEnabled() and window.transcription.wait(1000)
 
 
 # -- enrollment ---------------------------------------------------------------------------
@@ -424,14 +424,17 @@ def test_recognition_setting_sets_the_beam_of_each_dictation(make_window, source
     window = open_with_profile(make_window, source, beam=1)
     view = window.dictation_view
     beams: list[int] = []
-    real = window._dictated
-    window._dictated = lambda audio, transcript: (beams.append(transcript.beam), real(audio, transcript))
+    real = window.dictation_controller._dictated
+    window.dictation_controller._dictated = lambda audio, transcript: (
+        beams.append(transcript.beam),
+        real(audio, transcript),
+    )
     source.clips.append(speech("Please bring the budget sheets."))
     push_to_talk(qtbot, window, view.talk_button)
     qtbot.waitUntil(lambda: len(beams) == 1, timeout=WAIT_MS)
     assert beams == [1]
 
-    dialog = window.open_settings()
+    dialog = window.profile_actions.open_settings()
     assert dialog.decoding_combo.currentData() == 1
     dialog.decoding_combo.setCurrentIndex(dialog.decoding_combo.findData(DEFAULT_BEAM))
     dialog.accept()
@@ -538,7 +541,7 @@ def test_settings_are_saved_and_profiles_managed(make_window, source, qtbot, mon
     from dictation.app.profiles import Profile, list_profiles
 
     window = open_with_profile(make_window, source)
-    dialog = window.open_settings()
+    dialog = window.profile_actions.open_settings()
     assert not dialog.hotkey.isEnabled() and "hotkey" in dialog.hotkey.toolTip().lower()
     dialog.auto_copy.setChecked(False)
     dialog.commands.setChecked(True)
@@ -552,19 +555,19 @@ def test_settings_are_saved_and_profiles_managed(make_window, source, qtbot, mon
     archive = tmp_path / "sam.zip"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(archive), ""))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(archive), ""))
-    dialog = window.open_settings()
+    dialog = window.profile_actions.open_settings()
     dialog.export_button.click()
     assert archive.is_file()
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
-    assert not window.delete_profile("Sam")
+    assert not window.profile_actions.delete_profile("Sam")
     assert list_profiles() == ["Sam"]
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    assert window.delete_profile("Sam", dialog)
+    assert window.profile_actions.delete_profile("Sam", dialog)
     assert list_profiles() == []
     assert window.profile is None and window.root.currentIndex() == 0
 
-    window._ask_import()
+    window.profile_actions.ask_import()
     assert list_profiles() == ["Sam"] and window.profile.name == "Sam"
     assert window.profile.settings()["commands"] is True
 
@@ -574,7 +577,7 @@ def test_switch_profile_opens_the_other_one_and_remembers_it(make_window, source
 
     window = open_with_profile(make_window, source, name="Bob")
     Profile.create("Ann")
-    dialog = window.open_settings()
+    dialog = window.profile_actions.open_settings()
     dialog.profile_combo.setCurrentText("Ann")
     dialog.switch_button.click()
     assert window.profile.name == "Ann"
@@ -592,13 +595,13 @@ def test_reset_to_base_removes_the_adapted_model_after_confirmation(make_window,
     stage = window.profile.new_stage_dir() / "model"
     shutil.copytree(base_model_dir(), stage)
     window.profile.install_model(stage, {"after_wer": 0.1})
-    window.engine.set_model_dir(window.profile.model_dir())
+    window.transcription.set_model_dir(window.profile.model_dir())
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
-    window.reset_profile()
+    window.profile_actions.reset_profile()
     assert window.profile.model_dir() is not None
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    window.reset_profile()
-    assert window.profile.model_dir() is None and window.engine.model_dir() is None
+    window.profile_actions.reset_profile()
+    assert window.profile.model_dir() is None and window.transcription.model_dir() is None
     assert "not adapted" in window.profile_label.text()
 
 
@@ -608,13 +611,13 @@ def test_previous_model_button_goes_back_one_adaptation(make_window, source, mon
     from dictation.app.runtime import base_model_dir
 
     window = open_with_profile(make_window, source)
-    assert not window.open_settings().previous_button.isEnabled()  # nothing to go back to
+    assert not window.profile_actions.open_settings().previous_button.isEnabled()  # nothing to go back to
     for wer in (0.2, 0.1):
         stage = window.profile.new_stage_dir() / "model"
         shutil.copytree(base_model_dir(), stage)
         window.profile.install_model(stage, {"after_wer": wer})
-    window.engine.set_model_dir(window.profile.model_dir())
-    dialog = window.open_settings()
+    window.transcription.set_model_dir(window.profile.model_dir())
+    dialog = window.profile_actions.open_settings()
     assert dialog.previous_button.isEnabled()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
     dialog.previous_button.click()
@@ -622,11 +625,12 @@ def test_previous_model_button_goes_back_one_adaptation(make_window, source, mon
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     dialog.previous_button.click()
     assert window.profile.metadata["after_wer"] == 0.2
-    assert window.engine.model_dir() == window.profile.model_dir()
+    assert window.transcription.model_dir() == window.profile.model_dir()
     assert not dialog.previous_button.isEnabled()
 
 
 def test_adapted_model_from_an_older_speech_model_asks_to_adapt_again(make_window, source):
+    from dictation.app.gui.model_texts import about_html, outdated_model_notice
     from dictation.app.runtime import base_model_dir, bundled_model_version
 
     window = open_with_profile(make_window, source)
@@ -639,30 +643,31 @@ def test_adapted_model_from_an_older_speech_model_asks_to_adapt_again(make_windo
     window.close()
 
     again = make_window(audio_source=ScriptedSource())
-    notice = again.outdated_model_notice()
+    notice = outdated_model_notice(again.profile)
     assert "0.0.1" in notice and bundled_model_version() in notice
     assert again.statusBar().currentMessage() == notice  # said once, when the profile opens
     again.show_page(1)
     assert not again.adapt_view.notice.isHidden() and again.adapt_view.notice.text() == notice
     assert again.adapt_view.start_button.text() == "Adapt again"
-    assert "made from 0.0.1" in again.about_text()
+    assert "made from 0.0.1" in about_html(again.profile)
     # The user's adapted model stays in use until they adapt again.
-    assert again.engine.model_dir() == again.profile.model_dir() is not None
+    assert again.transcription.model_dir() == again.profile.model_dir() is not None
 
     stage = again.profile.new_stage_dir() / "model"
     shutil.copytree(base_model_dir(), stage)
     again.profile.install_model(stage, {"after_wer": 0.1, "base_model_version": bundled_model_version()})
     again._refresh_summary()
-    assert again.outdated_model_notice() == "" and again.adapt_view.notice.isHidden()
+    assert outdated_model_notice(again.profile) == "" and again.adapt_view.notice.isHidden()
     assert again.adapt_view.start_button.text() == "Adapt to my voice"
 
 
 def test_about_names_version_model_and_data_folder(make_window, source):
     from dictation import __version__
     from dictation.app import storage
+    from dictation.app.gui.model_texts import about_html
 
     window = open_with_profile(make_window, source)
-    text = window.about_text()
+    text = about_html(window.profile)
     assert __version__ in text and str(storage.data_root()) in text
     assert "base model" in text
 
@@ -690,11 +695,11 @@ def test_adaptation_progress_result_chart_and_new_model_in_use(make_window, sour
     use_target(monkeypatch, "copy_base_adapt")
     window = adapt_ready_window(make_window, source)
     view = window.adapt_view
-    assert window.engine.model_dir() is None  # base model
+    assert window.transcription.model_dir() is None  # base model
     view.start_button.click()
     assert view.cancel_button.isEnabled() and not view.start_button.isEnabled()
     qtbot.waitUntil(lambda: "Step" in view.step_label.text() or "Done" in view.status.text(), timeout=ADAPT_WAIT_MS)
-    qtbot.waitUntil(lambda: not window.runner.is_running(), timeout=ADAPT_WAIT_MS)
+    qtbot.waitUntil(lambda: not window.adaptation.is_running(), timeout=ADAPT_WAIT_MS)
     assert "Done" in view.status.text(), view.status.text()
     assert "before" in view.result_label.text() and "after" in view.result_label.text()
     assert view.chart.isVisible()
@@ -702,13 +707,13 @@ def test_adaptation_progress_result_chart_and_new_model_in_use(make_window, sour
     assert 0 <= before <= 100 and 0 <= after <= 100
     # The new model is used at once.
     assert window.profile.model_dir() is not None
-    assert window.engine.model_dir() == window.profile.model_dir()
+    assert window.transcription.model_dir() == window.profile.model_dir()
     assert "adapted" in window.profile_label.text()
     dictation = window.dictation_view
     window.show_page(2)
     source.clips.append(speech("Where did you put the spare keys?"))
     push_to_talk(qtbot, window, dictation.talk_button)
-    qtbot.waitUntil(lambda: "keys" in dictation.app.text.toPlainText().lower(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "keys" in dictation.text.toPlainText().lower(), timeout=WAIT_MS)
 
 
 def test_cancel_adaptation_keeps_the_model(make_window, source, qtbot, monkeypatch):
@@ -722,7 +727,7 @@ def test_cancel_adaptation_keeps_the_model(make_window, source, qtbot, monkeypat
     window.show_page(1)
     view.cancel_button.click()
     qtbot.waitUntil(lambda: "cancelled" in view.status.text(), timeout=ADAPT_WAIT_MS)
-    assert window.profile.model_dir() is None and window.engine.model_dir() is None
+    assert window.profile.model_dir() is None and window.transcription.model_dir() is None
     assert view.start_button.isEnabled() and not view.cancel_button.isEnabled()
 
 
@@ -735,14 +740,14 @@ def test_worker_crash_is_reported_and_the_old_model_kept(make_window, source, qt
     shutil.copytree(base_model_dir(), stage)
     window.profile.install_model(stage, {"after_wer": 0.1, "model_version": "test-1"})
     installed = window.profile.model_dir()
-    window.engine.set_model_dir(installed)
+    window.transcription.set_model_dir(installed)
     use_target(monkeypatch, "crash_adapt")
     view = window.adapt_view
     view.start_button.click()
     qtbot.waitUntil(lambda: "failed" in view.status.text(), timeout=ADAPT_WAIT_MS)
     assert "previous model is still in use" in view.status.text()
     assert window.profile.model_dir() == installed
-    assert window.engine.model_dir() == installed
+    assert window.transcription.model_dir() == installed
     assert view.start_button.isEnabled()
 
 

@@ -70,7 +70,7 @@ def test_full_flow_through_the_virtual_microphone(virtual_mic, qtbot, tmp_path, 
         names = [first.mic_combo.itemText(i) for i in range(first.mic_combo.count())]
         assert virtual_mic.source in names, names
         first.mic_combo.setCurrentText(virtual_mic.source)
-        assert window.recorder.available(), window.mic_error
+        assert window.recorder.available(), window.microphones.error
         probe = virtual_mic.play(flite_wav("Testing the microphone level.", tmp_path / "probe.wav"))
         qtbot.waitUntil(lambda: first.meter.level() > 0.3, timeout=WAIT_MS)
         probe.wait(30)
@@ -102,13 +102,13 @@ def test_full_flow_through_the_virtual_microphone(virtual_mic, qtbot, tmp_path, 
         window.show_page(1)
         adapt = window.adapt_view
         adapt.start_button.click()
-        qtbot.waitUntil(lambda: not window.runner.is_running(), timeout=ADAPT_WAIT_MS)
+        qtbot.waitUntil(lambda: not window.adaptation.is_running(), timeout=ADAPT_WAIT_MS)
         assert "failed" not in adapt.status.text(), adapt.status.text()
         print("adaptation:", adapt.status.text(), adapt.result_label.text())
         assert adapt.chart.isVisible() and len(adapt.chart.values()) == 2
         assert "before" in adapt.result_label.text()
         if window.profile.model_dir() is not None:  # installed: used at once
-            assert window.engine.model_dir() == window.profile.model_dir()
+            assert window.transcription.model_dir() == window.profile.model_dir()
 
         # Dictation of a played phrase: transcript shown, and on the clipboard.
         window.show_page(2)
@@ -127,4 +127,4 @@ def test_full_flow_through_the_virtual_microphone(virtual_mic, qtbot, tmp_path, 
         assert window.profile.history()[-1]["text"] == view.text.toPlainText()
     finally:
         window.close()
-        window.engine.wait(30_000)
+        window.transcription.wait(30_000)

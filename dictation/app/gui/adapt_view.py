@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from dictation.app.gui.accuracy_chart import AccuracyChart
 from dictation.app.gui.style import label, set_state
+
+if TYPE_CHECKING:
+    from dictation.app.gui.adaptation_controller import AdaptationController
 
 
 def format_eta(seconds: float) -> str:
@@ -77,6 +81,23 @@ class AdaptView(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.more_button.clicked.connect(self.record_more_requested)
         self.set_running(False)
+
+    def attach(self, adaptation: AdaptationController) -> None:
+        """Send Start and Cancel to `adaptation`; show what it reports."""
+
+        def cancel() -> None:
+            if adaptation.is_running():
+                self.step_label.setText("Cancelling\u2026")
+                adaptation.cancel()
+
+        self.start_requested.connect(adaptation.start)
+        self.cancel_requested.connect(cancel)
+        adaptation.started.connect(lambda: self.set_running(True))
+        adaptation.progress.connect(self.show_progress)
+        adaptation.status.connect(self.step_label.setText)
+        adaptation.finished.connect(self.show_finished)
+        adaptation.failed.connect(self.show_failed)
+        adaptation.cancelled.connect(self.show_cancelled)
 
     def set_summary(self, takes: int, corrections: int, model_text: str, notice: str = "") -> None:
         """What adaptation will use and which model is in use now; `notice` (if any) asks to

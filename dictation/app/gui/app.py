@@ -16,7 +16,9 @@ def run_app(debug: bool = False) -> int:
     """Start the GUI and return its exit status."""
     if debug:
         logging.getLogger().setLevel(logging.DEBUG)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    # A QApplication (not a bare QCoreApplication) is needed for windows; one per process.
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Dictation")
     app.setOrganizationName("dictation")
     # Lets Wayland docks match the window to the installed .desktop entry and its icon.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -20,17 +22,20 @@ from PySide6.QtWidgets import (
 from dictation.app.gui.level_meter import LevelMeter
 from dictation.app.gui.style import label, set_state
 
+if TYPE_CHECKING:
+    from dictation.app.gui.dictation_controller import DictationController
+
 
 class DictationView(QWidget):
-    """Shows recording state and transcripts. The main window does the work.
+    """Shows recording state and transcripts; a `DictationController` does the work
+    (`attach`).
 
-    Signals: talk_pressed(), talk_released(), copy_requested(), correction_submitted(str), partial_shown(str),
+    Signals: talk_pressed(), talk_released(), correction_submitted(str), partial_shown(str),
     auto_copy_toggled(bool).
     """
 
     talk_pressed = Signal()
     talk_released = Signal()
-    copy_requested = Signal()
     correction_submitted = Signal(str)
     auto_copy_toggled = Signal(bool)
     partial_shown = Signal(str)
@@ -112,12 +117,24 @@ class DictationView(QWidget):
 
         self.talk_button.pressed.connect(self.talk_pressed)
         self.talk_button.released.connect(self.talk_released)
-        self.copy_button.clicked.connect(self.copy_requested)
+        self.copy_button.clicked.connect(self.copy_text)
         self.clear_button.clicked.connect(self.text.clear)
         self.auto_copy.toggled.connect(self.auto_copy_toggled)
         self.correct_button.clicked.connect(self._submit_correction)
         self.correction_edit.returnPressed.connect(self._submit_correction)
         self.history.itemDoubleClicked.connect(self._history_to_text)
+
+    def attach(self, controller: DictationController) -> None:
+        """Send the button and corrections to `controller`; show what it reports."""
+        self.talk_pressed.connect(controller.start)
+        self.talk_released.connect(controller.stop)
+        self.correction_submitted.connect(controller.save_correction)
+        controller.listening_changed.connect(self.set_recording)
+        controller.partial.connect(self.show_partial)
+        controller.dictated.connect(self.show_dictation)
+        controller.history_added.connect(self.add_history_item)
+        controller.status.connect(self.show_status)
+        controller.correction_saved.connect(self.correction_done)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -163,6 +180,19 @@ class DictationView(QWidget):
         cursor.insertText(sep + text)
         self.text.setTextCursor(cursor)
         self.text.ensureCursorVisible()
+
+    def show_dictation(self, text: str, hypothesis: str) -> None:
+        """A finished dictation: `text` goes into the text area, `hypothesis` (what was
+        recognised) into the correction field."""
+        self.append_transcript(text)
+        self.set_last_dictation(hypothesis)
+
+    def copy_text(self) -> None:
+        """Copy the selection, or all of the text area when nothing is selected."""
+        cursor = self.text.textCursor()
+        text = cursor.selectedText().replace("\u2029", "\n") or self.text.toPlainText()
+        QGuiApplication.clipboard().setText(text)
+        self.show_status("Copied to the clipboard.", "good")
 
     def set_last_dictation(self, text: str) -> None:
         self.correction_edit.setText(text)

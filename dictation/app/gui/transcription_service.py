@@ -1,6 +1,7 @@
-"""Transcription for the GUI: loads `Transcriber`s and runs them on a worker thread.
+"""The GUI's transcription service: loads `Transcriber`s and runs them on a worker thread.
 
-One worker thread (a QThreadPool of size 1) serialises model loading and decoding, so a
+(Not to be confused with the command line: this is what the window, the dictation
+controller and the enrollment check use to turn audio into text.) One worker thread (a QThreadPool of size 1) serialises model loading and decoding, so a
 model swap after adaptation can never race a running transcription, and the GUI thread
 never blocks on onnxruntime.
 """
@@ -16,13 +17,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from dictation.app.enrollment import TakeCheck, check_take
 from dictation.app.gui.services import Services
 from dictation.app.gui.workers import run_in_pool
 
 log = logging.getLogger(__name__)
 
 
-class Engine(QObject):
+class TranscriptionService(QObject):
     """Holds the base and the profile's transcriber; all calls return at once.
 
     Signals: busy_changed(bool).
@@ -74,7 +76,7 @@ class Engine(QObject):
         on_done: Callable[[Any], None],
         on_error: Callable[[str], None],
     ) -> None:
-        """Run `fn` on the engine thread; callbacks on the GUI thread."""
+        """Run `fn` on the service's worker thread; callbacks on the GUI thread."""
         self._pending += 1
         if self._pending == 1:
             self.busy_changed.emit(True)
@@ -129,8 +131,27 @@ class Engine(QObject):
         )
 
     def base_transcriber(self) -> Any:
-        """The base model's transcriber (call on the engine thread only)."""
+        """The base model's transcriber (call on the worker thread only)."""
         return self._transcriber(None)
+
+    def check_take(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        text: str,
+        on_done: Callable[[TakeCheck], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        """Check an enrollment take of `text`: the signal checks, then the base model's
+        transcript (the wizard's `Checker`)."""
+
+        def run() -> TakeCheck:
+            result = check_take(audio, text, sample_rate)  # cheap checks first, no model needed
+            if not result.ok:
+                return result
+            return check_take(audio, text, sample_rate, transcriber=self.base_transcriber())
+
+        self.submit(run, on_done, on_error)
 
     def preload(self) -> None:
         """Load the current model in the background so the first dictation is quick."""

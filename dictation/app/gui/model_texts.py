@@ -1,0 +1,66 @@
+"""What the window says about the profile's speech model: the model in use, the
+adapt-again notice and the About box."""
+
+from __future__ import annotations
+
+from dictation import __version__
+from dictation.app import storage
+from dictation.app.logs import log_dir
+from dictation.app.profiles import Profile, ProfileError
+from dictation.app.runtime import ModelMissingError, bundled_model_version
+
+
+def model_in_use(profile: Profile | None) -> str:
+    """E.g. "adapted to your voice on 2025-01-02 10:30", or "base model (not adapted yet)"."""
+    if profile is None or profile.model_dir() is None:
+        return "base model (not adapted yet)"
+    try:
+        meta = profile.metadata
+    except ProfileError:
+        return "adapted model (its details are unreadable)"
+    when = str(meta.get("created") or meta.get("date") or "")[:16].replace("T", " ")
+    return f"adapted to your voice{' on ' + when if when else ''}"
+
+
+def outdated_model_notice(profile: Profile | None) -> str:
+    """A sentence asking to adapt again when the profile's adapted model was made from an
+    older bundled speech model than this installation ships; "" otherwise."""
+    if profile is None:
+        return ""
+    try:
+        shipped = bundled_model_version()
+        old = profile.outdated_model(shipped)
+    except (ProfileError, ModelMissingError, OSError):
+        return ""
+    if old is None:
+        return ""
+    return (
+        f"Your adapted model was made from speech model {old}; this version of Dictation "
+        f"ships {shipped}. Adapt again to build on the new model: your "
+        "recordings are kept, and the current model stays in use until the new one has "
+        "passed its check."
+    )
+
+
+def about_html(profile: Profile | None) -> str:
+    """The About box: version, speech models, where the data and the logs are."""
+    model = "base model"
+    if profile is not None and profile.model_dir() is not None:
+        try:
+            made_from = profile.adapted_from()
+        except ProfileError:
+            made_from = None
+        model = f"adapted model (made from {made_from})" if made_from else "adapted model"
+    try:
+        base = bundled_model_version()
+    except (ModelMissingError, OSError):
+        base = "not installed"
+    return (
+        f"<h3>Dictation {__version__}</h3>"
+        "<p>Desktop dictation that learns your voice on your own computer.</p>"
+        f"<p>Speech model: {base} (Whisper tiny.en based); in use: {model}.</p>"
+        f"<p>Your data (profiles, recordings, models) lives in:<br><code>"
+        f"{storage.data_root()}</code></p>"
+        f"<p>Logs: <code>{log_dir()}</code></p>"
+        "<p>Nothing you say leaves this computer.</p>"
+    )
