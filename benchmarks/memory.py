@@ -51,7 +51,7 @@ def main() -> int:
         app.processEvents()
     from common import speech_clip
 
-    import dictation.app.audio  # noqa: F401  (the app's capture module is loaded too)
+    import dictation.app.audio.capture  # noqa: F401  (the app's capture module is loaded too)
     from dictation.app.runtime import Transcriber, base_model_dir
 
     start = rss_mb()

@@ -1,9 +1,11 @@
-"""dictation.app.audio: resampling, quality checks, WAV files, and real capture through
-the PulseAudio virtual microphone (loopback, pre-roll, errors)."""
+"""dictation.app.audio: resampling, quality checks, WAV files, the take buffer, the
+package's re-exports, and real capture through the PulseAudio virtual microphone
+(loopback, pre-roll, errors)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,12 +20,14 @@ import soundfile as sf
 from dictation.app import audio
 from dictation.app.audio import (
     SAMPLE_RATE,
+    AudioDeviceError,
     AudioFileError,
     DeviceLostError,
     MicrophoneStream,
     NoInputDeviceError,
     UnsupportedSampleRateError,
 )
+from dictation.app.audio.takes import TakeBuffer
 
 PHRASE = "the quick brown fox jumps over the lazy dog"
 
@@ -146,6 +150,118 @@ def test_unreadable_files_raise_audio_file_error(tmp_path: Path) -> None:
     (tmp_path / "junk.wav").write_bytes(b"RIFF this is not audio at all")
     with pytest.raises(AudioFileError, match="junk.wav"):
         audio.load_audio(tmp_path / "junk.wav")
+
+
+# ---------------------------------------------------------------- take buffer (no device)
+
+
+def blocks_of(*values: float, size: int = 4) -> list[np.ndarray]:
+    """Blocks of `size` samples, each filled with one value, so the tests can see which
+    blocks a take holds."""
+    return [np.full(size, v, np.float32) for v in values]
+
+
+def test_take_starts_with_the_last_pre_roll_samples() -> None:
+    buffer = TakeBuffer(pre_roll=6, max_take=100)
+    for block in blocks_of(1, 2, 3):
+        buffer.add_block(block, block.size)
+    buffer.begin()
+    assert buffer.recording and buffer.pre_roll_length == 6
+    for block in blocks_of(4):
+        buffer.add_block(block, block.size)
+    take = np.concatenate(buffer.end())
+    assert take.tolist() == [2, 2, 3, 3, 3, 3, 4, 4, 4, 4]
+    assert not buffer.recording and buffer.length == 10
+    with pytest.raises(AudioDeviceError, match="no take"):
+        buffer.end()
+
+
+def test_take_without_pre_roll_holds_only_later_blocks() -> None:
+    buffer = TakeBuffer(pre_roll=0, max_take=100)
+    buffer.add_block(np.ones(4, np.float32), 4)
+    buffer.begin()
+    buffer.add_block(np.full(4, 2, np.float32), 4)
+    assert np.concatenate(buffer.peek()).tolist() == [2, 2, 2, 2]
+    assert buffer.recording  # peeking does not end the take
+
+
+def test_take_stops_growing_at_max_take_and_says_so() -> None:
+    buffer = TakeBuffer(pre_roll=0, max_take=8)
+    buffer.begin()
+    for block in blocks_of(1, 2, 3):
+        buffer.add_block(block, block.size)
+    assert buffer.truncated and buffer.length == 8
+    assert np.concatenate(buffer.end()).tolist() == [1] * 4 + [2] * 4
+    buffer.begin()
+    assert not buffer.truncated
+
+
+def test_lost_device_ends_the_take_with_what_it_held() -> None:
+    buffer = TakeBuffer(pre_roll=0, max_take=100)
+    assert buffer.end_if_lost(stall_timeout=None) is None
+    buffer.begin()
+    buffer.add_block(np.ones(4, np.float32), 4, overflowed=True)
+    buffer.mark_lost("unplugged")
+    lost = buffer.end_if_lost(stall_timeout=None)
+    assert lost is not None and lost[0] == "unplugged" and np.concatenate(lost[1]).tolist() == [1] * 4
+    assert not buffer.recording and buffer.overflows == 1
+    again = buffer.end_if_lost(stall_timeout=None)  # a loss is not forgotten
+    assert again is not None and again[1] == []
+    assert buffer.wait_for_first_block(timeout=0) is None  # a block had arrived before
+
+
+def test_no_block_and_a_loss_is_reported_as_the_reason() -> None:
+    buffer = TakeBuffer()
+    assert buffer.wait_for_first_block(timeout=0) == "no audio arrived within 0 s"
+    buffer.mark_lost("sound server gone")
+    assert buffer.wait_for_first_block(timeout=0) == "sound server gone"
+
+
+def test_short_of_names_a_take_that_is_too_short_unless_full() -> None:
+    buffer = TakeBuffer(pre_roll=0, max_take=8)
+    assert buffer.short_of(4) is None  # no take running
+    buffer.begin()
+    buffer.add_block(np.ones(4, np.float32), 4)
+    assert buffer.short_of(4) is None
+    short = buffer.short_of(6)
+    assert short is not None and np.concatenate(short).size == 4
+    buffer.add_block(np.ones(4, np.float32), 4)
+    assert buffer.short_of(100) is None  # full: nothing more can come
+
+
+# ---------------------------------------------------------------- the package
+
+
+def test_every_public_name_resolves_from_the_package() -> None:
+    for name in audio.__all__:
+        assert getattr(audio, name) is not None, name
+    assert set(audio.__all__) <= set(dir(audio))
+    with pytest.raises(AttributeError):
+        audio.no_such_name  # noqa: B018
+
+
+def test_sample_rate_is_defined_once() -> None:
+    """Everything else imports it from dictation.app.audio.constants."""
+    root = Path(__file__).resolve().parents[1]
+    defining = [
+        str(path.relative_to(root))
+        for folder in ("dictation", "scripts", "benchmarks")
+        for path in sorted((root / folder).rglob("*.py"))
+        if re.search(r"^\s*SAMPLE_RATE\s*=", path.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    assert defining == ["dictation/app/audio/constants.py"]
+
+
+def test_constants_and_profiles_stay_light() -> None:
+    """`profiles` and `runtime` take SAMPLE_RATE from the package without loading
+    soundfile or PortAudio (the package's other names load on first use)."""
+    code = (
+        "import sys, dictation.app.audio.constants, dictation.app.profiles, dictation.app.runtime\n"
+        "bad = [m for m in ('soundfile', 'sounddevice', 'dictation.app.audio.capture') if m in sys.modules]\n"
+        "sys.exit(f'loaded: {bad}' if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
 
 
 # ---------------------------------------------------------------- real capture
@@ -313,7 +429,8 @@ def test_device_lost_mid_take_keeps_what_was_captured(private_pulse, monkeypatch
 
 def test_audio_module_imports_neither_qt_nor_torch() -> None:
     code = (
-        "import sys, dictation.app.audio, dictation.cli.audio, dictation.app.storage\n"
+        "import sys, dictation.cli.audio, dictation.app.storage\n"
+        "from dictation.app.audio import *  # loads every submodule the package re-exports from\n"
         "bad = [m for m in ('torch', 'PySide6', 'sounddevice') if m in sys.modules]\n"
         "sys.exit(f'imported at module level: {bad}' if bad else 0)\n"
     )

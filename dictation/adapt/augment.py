@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dictation.lab.corpus.common import resample
+from dictation.app.audio.resampling import resample
 
 
 @dataclass

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dictation.adapt.augment import warp_frequencies
+from dictation.app.audio.constants import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
 N_MELS = 80

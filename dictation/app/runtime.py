@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dictation.app import resources
+from dictation.app.audio.constants import SAMPLE_RATE
 from dictation.app.decoding import (
     BEAM_CANDIDATES,
     DEFAULT_BEAM,
@@ -32,7 +33,6 @@ from dictation.app.decoding import (
     rescore_shortlist,
 )
 
-SAMPLE_RATE = 16000
 MIN_SPEECH_SECONDS = 0.12
 SILENCE_DBFS = -50.0  # frames quieter than this (and far below the peak) count as silence
 TRIM_MARGIN_S = 0.2  # keep this much around detected speech (soft word edges)

@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 
 from dictation.app import storage
+from dictation.app.audio.constants import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-SAMPLE_RATE = 16000
 MAX_NAME_LENGTH = 64
 # Refuse archives that would unpack to more than this (zip bombs, wrong file).
 MAX_ARCHIVE_BYTES = 4 * 1024**3

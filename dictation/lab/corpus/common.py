@@ -10,9 +10,8 @@ import soundfile as sf
 
 # Re-exported so the corpus modules have one import for these.
 from dictation.app.audio import resample  # noqa: F401
+from dictation.app.audio.constants import SAMPLE_RATE
 from dictation.app.storage import atomic_write_bytes, cache_root  # noqa: F401
-
-SAMPLE_RATE = 16000
 
 
 class CorpusError(Exception):
