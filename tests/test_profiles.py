@@ -52,6 +52,25 @@ def staged_model(profile: Profile, marker: str) -> Path:
     return stage
 
 
+def tiny_onnx(marker: str) -> bytes:
+    """A real (one Identity node) ONNX model, told apart by its doc string."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], doc_string=marker)
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def staged_onnx_model(profile: Profile, marker: str) -> Path:
+    """Like `staged_model`, with a model onnxruntime loads (archives are checked)."""
+    stage = staged_model(profile, marker)
+    (stage / "encoder.onnx").write_bytes(tiny_onnx(marker))
+    return stage
+
+
 def test_round_trip_takes_settings_vocabulary_history(home):
     profile = Profile.create("Anna Smith")
     first = profile.add_take("p001", "Hello there.", tone(0.5), {"ok": True, "peak_dbfs": -10.5})
@@ -127,19 +146,23 @@ def test_corrupt_profile_json_raises_and_is_left_untouched(home):
 
 
 def test_corrupt_or_incomplete_take_is_reported_by_file(home):
+    # Issue 25: one damaged take is reported by file and left out; it no longer makes
+    # takes() raise for the whole profile (the app exited at every launch).
     profile = Profile.create("anna")
     take = profile.add_take("p1", "one", tone(), {})
+    good = profile.add_take("p2", "two", tone(), {})
     json_path = take.wav_path.with_suffix(".json")
     original = json_path.read_bytes()
     json_path.write_bytes(b"\x00garbage")
-    with pytest.raises(CorruptProfileError) as info:
-        profile.takes()
-    assert str(json_path) in str(info.value)
+    assert [t.id for t in profile.takes()] == [good.id]
+    (problem,) = profile.unreadable_takes()
+    assert problem.path == json_path and str(json_path) in str(problem)
     assert json_path.read_bytes() == b"\x00garbage"
     json_path.write_bytes(original)
     take.wav_path.unlink()
-    with pytest.raises(CorruptProfileError, match="audio is missing"):
-        profile.takes()
+    assert [t.id for t in Profile.open("anna").takes()] == [good.id]
+    (problem,) = profile.unreadable_takes()
+    assert problem.path == take.wav_path and "audio is missing" in problem.reason
 
 
 def test_interrupted_add_take_leaves_no_take(home, monkeypatch):
@@ -274,9 +297,9 @@ def test_archive_round_trip_and_no_silent_overwrite(home, tmp_path):
     profile.save_settings({"device": "cpu"})
     profile.save_vocabulary(["Zyx"])
     profile.append_history("dictated")
-    profile.install_model(staged_model(profile, "v1"), {"after_wer": 0.3})
+    profile.install_model(staged_onnx_model(profile, "v1"), {"after_wer": 0.3})
     archive = tmp_path / "anna.zip"
-    profile.export_archive(archive)
+    assert profile.export_archive(archive) == []  # nothing left out
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600
 
     with pytest.raises(ProfileExistsError):
@@ -288,7 +311,7 @@ def test_archive_round_trip_and_no_silent_overwrite(home, tmp_path):
     assert copy.corrections()[0].hypothesis == "hyp"
     assert copy.settings() == {"device": "cpu"} and copy.vocabulary() == ["Zyx"]
     assert [h["text"] for h in copy.history()] == ["dictated"]
-    assert (copy.model_dir() / "encoder.onnx").read_text() == "v1"
+    assert (copy.model_dir() / "encoder.onnx").read_bytes() == tiny_onnx("v1")
     before = tree(profile.path)
     delete_profile("anna")
     assert list_profiles() == ["anna copy"]
