@@ -33,6 +33,7 @@ from __future__ import annotations
 import os  # noqa: F401  (tests patch `profiles.os.replace`)
 
 from dictation.app import storage  # noqa: F401  (tests patch `profiles.storage.*`)
+from dictation.app.audio.constants import SAMPLE_RATE
 from dictation.app.profiles.archive import MAX_ARCHIVE_BYTES, MAX_COMPRESSION_RATIO
 from dictation.app.profiles.check import find_problems, repair
 from dictation.app.profiles.errors import (
@@ -43,7 +44,7 @@ from dictation.app.profiles.errors import (
     ProfileNotFoundError,
     UnreadableFile,
 )
-from dictation.app.profiles.files import FORMAT_VERSION, SAMPLE_RATE
+from dictation.app.profiles.files import FORMAT_VERSION
 from dictation.app.profiles.pending import PendingDictation, PendingDictations
 from dictation.app.profiles.profile import Profile
 from dictation.app.profiles.root import MAX_NAME_LENGTH, delete_profile, list_profiles, profiles_root, validate_name

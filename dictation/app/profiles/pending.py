@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from dictation.app import storage
+from dictation.app.audio.constants import SAMPLE_RATE
 from dictation.app.profiles.errors import ProfileError
-from dictation.app.profiles.files import PENDING, SAMPLE_RATE, ProfileLocation, new_id
+from dictation.app.profiles.files import PENDING, ProfileLocation, new_id
 from dictation.app.profiles.takes import checked_audio, wav_bytes
 
 _ID = re.compile(r"^\d{8}T\d{6}\.\d{6}-[0-9a-f]{6}$")

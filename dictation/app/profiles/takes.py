@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from dictation.app import storage
+from dictation.app.audio.constants import SAMPLE_RATE
 from dictation.app.profiles.errors import CorruptProfileError, ProfileError, UnreadableFile
 from dictation.app.profiles.files import (
-    SAMPLE_RATE,
     UNREADABLE_SUFFIX,
     ProfileLocation,
     new_id,
