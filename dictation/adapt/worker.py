@@ -172,10 +172,26 @@ def _run(
         )
     train = list(takes) + list(corrections)
 
-    from dictation.app.audio import load_audio
+    from dictation.app.audio import AudioFileError, load_audio
 
     status(f"loading {len(train)} recordings ({len(corrections)} of them corrections)")
-    train_data = [(load_audio(t.wav_path), t.text) for t in train]
+    # One unreadable recording must not fail the adaptation of the whole profile.
+    skipped = [str(problem) for problem in profile.unreadable_takes()]
+    train_data = []
+    for take in train:
+        try:
+            train_data.append((load_audio(take.wav_path), take.text))
+        except (AudioFileError, OSError, ValueError) as exc:
+            skipped.append(f"{take.wav_path}: {exc}")
+    if skipped:
+        status(
+            f"skipping {len(skipped)} unreadable recording(s) (`dictation profile check {profile_name}` "
+            f"lists them): {'; '.join(skipped[:3])}"
+        )
+    if len(train_data) < MIN_TAKES:
+        raise WorkerError(
+            f"profile {profile_name!r} has {len(train_data)} readable recordings; record at least {MIN_TAKES}"
+        )
     check_cancel()
 
     import torch

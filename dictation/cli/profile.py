@@ -1,4 +1,4 @@
-"""`dictation profile create|list|delete|previous-model|export|import`."""
+"""`dictation profile create|list|delete|previous-model|export|import|check`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,20 @@ def register(subparsers: Any) -> None:
     a.add_argument("archive", type=Path)
     a.add_argument("--name", help="profile name (default: the name stored in the archive)")
     a.set_defaults(func=cmd_profile_import)
+    a = actions.add_parser(
+        "check",
+        help="list every unreadable file of a profile (exit status 1 if there is any)",
+        description="Check every file of a profile: takes and corrections (their audio decoded), "
+        "settings, vocabulary, history, model metadata and model files (ONNX models loaded).",
+    )
+    a.add_argument("name")
+    a.add_argument(
+        "--repair",
+        action="store_true",
+        help="move unreadable takes aside (into takes.unreadable/ in the profile) and set damaged "
+        "settings aside, so the rest works; nothing is deleted",
+    )
+    a.set_defaults(func=cmd_profile_check)
 
 
 @profile_errors
@@ -61,6 +75,7 @@ def cmd_profile_list(args: argparse.Namespace) -> int:
         try:
             profile = open_profile(name)
             takes = len(profile.takes())
+            unreadable = len(profile.unreadable_takes())
             meta = profile.metadata
         except ProfileError as exc:
             print(f"{name}\tUNREADABLE: {exc}")
@@ -78,7 +93,8 @@ def cmd_profile_list(args: argparse.Namespace) -> int:
                 )
         else:
             model = "base model"
-        print(f"{name}\t{takes} takes\t{model}")
+        damaged = f"\t{unreadable} unreadable recordings: run `dictation profile check {name}`" if unreadable else ""
+        print(f"{name}\t{takes} takes\t{model}{damaged}")
     return EXIT_OK
 
 
@@ -135,7 +151,9 @@ def cmd_profile_export(args: argparse.Namespace) -> int:
         error(f"{args.archive} exists already; choose another file name")
         return EXIT_FAIL
     profile = open_profile(args.name)
-    profile.export_archive(args.archive, include_model=not args.no_model)
+    left_out = profile.export_archive(args.archive, include_model=not args.no_model)
+    for problem in left_out:
+        error(f"left out (unreadable): {problem}")
     print(f"exported profile {profile.name!r} to {args.archive}")
     return EXIT_OK
 
@@ -146,4 +164,38 @@ def cmd_profile_import(args: argparse.Namespace) -> int:
 
     profile = Profile.import_archive(args.archive, name=args.name)
     print(f"imported profile {profile.name!r} ({len(profile.takes())} takes)")
+    return EXIT_OK
+
+
+@profile_errors
+def cmd_profile_check(args: argparse.Namespace) -> int:
+    from dictation.app.profiles import find_problems, repair
+
+    profile = open_profile(args.name)  # an unreadable profile.json is reported from here
+    problems = find_problems(profile)
+    if not problems:
+        print(f"profile {profile.name!r}: every file is readable")
+        return EXIT_OK
+    print(f"profile {profile.name!r}: {len(problems)} unreadable file{'s' if len(problems) > 1 else ''}")
+    for problem in problems:
+        print(f"  {problem}")
+    if not args.repair:
+        print(
+            f"`dictation profile check {profile.name} --repair` moves unreadable recordings aside (nothing is deleted)"
+        )
+        return EXIT_FAIL
+    repaired, remaining = repair(profile)
+    for problem in repaired:
+        print(f"moved aside: {problem.path.name} -> {problem.kept_at}")
+    if remaining:
+        print(f"not repaired ({len(remaining)}): --repair moves only recordings and settings aside")
+        for problem in remaining:
+            print(f"  {problem}")
+        if any("model" in problem.reason for problem in remaining):
+            print(
+                f"for the model: `dictation profile previous-model {profile.name}` goes back to the last good one, "
+                f"or adapt again (`dictation adapt --profile {profile.name}`)"
+            )
+        return EXIT_FAIL
+    print(f"profile {profile.name!r} repaired: the rest of it works again")
     return EXIT_OK

@@ -2,7 +2,7 @@
 
 Layout of ``data_root()/profiles/<name>/`` (format_version 1)::
 
-    profile.json          {"format_version": 1, "name": ..., "created": ...}
+    profile.json          {"format_version": 1, "name": ..., "created": ..., "id": ...}
     settings.json         free-form dict (mic, device, auto_copy, hotkey, commands)
     vocabulary.json       {"words": [...]}
     takes/<id>.wav        16 kHz mono PCM-16, 0600

@@ -103,8 +103,9 @@ def repair(profile: Profile) -> tuple[list[UnreadableFile], list[UnreadableFile]
     """Move unreadable recordings aside and set damaged settings/vocabulary aside.
 
     Returns (repaired, remaining): what was moved (``kept_at`` says where) and what
-    repair cannot fix (models: go back with `profile previous-model` or adapt again;
-    history lines: skipped on reading anyway). Nothing is deleted.
+    repair cannot fix (models: go back with `profile previous-model` or adapt again).
+    Unreadable history lines are in neither: reading skips them, and rewriting the
+    file could lose a line another process appends meanwhile. Nothing is deleted.
     """
     repaired: list[UnreadableFile] = []
     for store in (profile.take_store, profile.correction_store):
@@ -129,5 +130,6 @@ def repair(profile: Profile) -> tuple[list[UnreadableFile], list[UnreadableFile]
         for problem in store_problems:
             done = recovered.get(problem.path)
             repaired.append(done if done is not None and done.kept_at else problem)
-    remaining = [p for p in find_problems(profile, load_models=True) if p.kept_at is None]
+    history = profile.history_log.path  # its bad lines are skipped on reading: nothing to move
+    remaining = [p for p in find_problems(profile, load_models=True) if p.kept_at is None and p.path != history]
     return [p for p in repaired if p.kept_at is not None], remaining

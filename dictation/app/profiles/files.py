@@ -101,6 +101,15 @@ def keep_aside(path: Path) -> Path:
     return target
 
 
+def new_profile_token() -> str:
+    """The id stored in a new (or newly imported) profile's profile.json."""
+    return secrets.token_hex(8)
+
+
+def profile_token(info: dict) -> str:
+    return str(info.get("id") or info.get("created") or "")
+
+
 def pid_alive(pid: int) -> bool:
     if os.name != "posix":
         return True  # cannot tell cheaply; age decides instead
@@ -123,19 +132,27 @@ class ProfileLocation:
     (``make_parents=False``), so a late write cannot bring a deleted profile back.
     """
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, info: dict) -> None:
         self.name = name
         self.path = path
         stat = path.stat()
-        self._identity = (stat.st_dev, stat.st_ino)
+        self._inode = (stat.st_dev, stat.st_ino)
+        # Inode numbers are reused at once; the id in profile.json (the creation time for
+        # profiles made before ids) tells a new profile of the same name from this one.
+        self._token = profile_token(info)
 
     def exists(self) -> bool:
         """True while the folder that was opened is still there under its name."""
         try:
             stat = self.path.stat()
-        except OSError:
+            if (stat.st_dev, stat.st_ino) != self._inode:
+                return False
+            info = json.loads((self.path / PROFILE_JSON).read_bytes())
+        except FileNotFoundError:
             return False
-        return (stat.st_dev, stat.st_ino) == self._identity
+        except (OSError, ValueError):
+            return True  # unreadable just now: the folder is the same one, that must do
+        return not isinstance(info, dict) or profile_token(info) == self._token
 
     def ensure_exists(self) -> None:
         if not self.exists():

@@ -101,7 +101,9 @@ class AdaptedModels:
     def clean_stale_staging(self) -> list[Path]:
         """Remove staging dirs of dead workers and leftover trash; return what was removed."""
         removed = []
-        for entry in self.path.iterdir():
+        with self.location.writing():
+            entries = list(self.path.iterdir())
+        for entry in entries:
             if not entry.is_dir():
                 continue
             if entry.name.startswith(TRASH_PREFIX):

@@ -34,6 +34,7 @@ from dictation.app.profiles.files import (
     PROFILE_JSON,
     TAKES,
     ProfileLocation,
+    new_profile_token,
     now,
     read_json_dict,
 )
@@ -58,7 +59,7 @@ class Profile:
         self.name = name
         self.path = path
         self.info = info  # profile.json contents
-        self.location = ProfileLocation(name, path)
+        self.location = ProfileLocation(name, path, info)
         self.take_store = Recordings(self.location, TAKES)
         self.correction_store = Recordings(self.location, CORRECTIONS)
         self.models = AdaptedModels(self.location)
@@ -80,7 +81,7 @@ class Profile:
         storage.ensure_private_dir(build)
         storage.ensure_private_dir(build / TAKES)
         storage.ensure_private_dir(build / CORRECTIONS)
-        info = {"format_version": FORMAT_VERSION, "name": name, "created": now()}
+        info = {"format_version": FORMAT_VERSION, "name": name, "created": now(), "id": new_profile_token()}
         storage.atomic_write_json(build / PROFILE_JSON, info)
         try:
             os.rename(build, root / name)  # fails if target appeared meanwhile (POSIX: non-empty)
