@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "dictation.cli.profile",
     "dictation.cli.transcribe",
     "dictation.cli.lab",
+    "dictation.cli.listen",
 )
 
 
