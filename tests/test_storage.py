@@ -193,3 +193,76 @@ def test_ensure_private_dir_reports_failures_as_storage_error(tmp_path: Path) ->
     blocker.write_text("x")
     with pytest.raises(StorageError):
         storage.ensure_private_dir(blocker / "sub")
+
+
+def test_make_parents_false_refuses_a_missing_folder(tmp_path: Path) -> None:
+    """What keeps a late write from bringing a deleted profile folder back."""
+    target = tmp_path / "gone" / "settings.json"
+    with pytest.raises(StorageError) as info:
+        storage.atomic_write_json(target, {"a": 1}, make_parents=False)
+    assert info.value.errno == errno.ENOENT
+    assert not (tmp_path / "gone").exists()
+    storage.atomic_write_json(target, {"a": 1})  # the default still creates it
+    assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_write_all_continues_short_writes_and_stops_on_no_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "log"
+    real_write = os.write
+    monkeypatch.setattr(storage.os, "write", lambda fd, data: real_write(fd, bytes(data[:2])))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        storage.write_all(fd, b"all of this line\n", path)
+        monkeypatch.setattr(storage.os, "write", lambda fd, data: 0)
+        with pytest.raises(StorageError, match="no progress"):
+            storage.write_all(fd, b"never written", path)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"all of this line\n"
+
+
+def test_remove_stale_temp_files_takes_only_old_files_of_our_pattern(tmp_path: Path) -> None:
+    old = tmp_path / ".take.json.abc123_z.tmp"
+    young = tmp_path / ".take.wav.zzzzzzzz.tmp"
+    foreign = tmp_path / "draft.tmp"
+    kept_dir = tmp_path / ".dir.abcdefgh.tmp"
+    for path in (old, young, foreign):
+        path.write_bytes(b"x")
+    kept_dir.mkdir()
+    for path in (old, foreign, kept_dir):
+        os.utime(path, (1, 1))
+    assert storage.remove_stale_temp_files(tmp_path) == [old]
+    assert young.exists() and foreign.exists() and kept_dir.is_dir()
+    assert storage.remove_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_killed_write_leaves_a_temp_file_of_the_pattern_that_is_cleaned(tmp_path: Path) -> None:
+    """The name a real interrupted write leaves is the one the cleaner recognises."""
+    target = tmp_path / "take.json"
+    code = textwrap.dedent(
+        f"""
+        import os, signal
+        from dictation.app import storage
+        storage.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)
+        storage.atomic_write_bytes({str(target)!r}, b"new")
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == -9
+    (leftover,) = tmp_path.iterdir()
+    assert storage.is_temp_file_name(leftover.name)
+    os.utime(leftover, (1, 1))
+    assert storage.remove_stale_temp_files(tmp_path) == [leftover]
+
+
+def test_data_root_without_create_only_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DICTATION_HOME", str(tmp_path / "new"))
+    assert storage.data_root(create=False) == tmp_path / "new"
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "shared"
+    existing.mkdir(mode=0o755)
+    os.chmod(existing, 0o755)
+    monkeypatch.setenv("DICTATION_HOME", str(existing))
+    storage.data_root(create=False)
+    assert _mode(existing) == 0o755  # not "tightened": it may be someone else's
