@@ -284,6 +284,7 @@ def test_pending_without_a_profile_lives_under_the_data_root(dictation_home):
     assert store.pending() == []
     pending_id = store.save_pending(tone())
     assert (dictation_home / "pending" / f"{pending_id}.wav").is_file()
+    assert stat.S_IMODE((dictation_home / "pending").stat().st_mode) == 0o700
     assert [item.id for item in PendingDictations.without_profile().pending()] == [pending_id]
     store.discard_pending(pending_id)
     assert store.pending() == []

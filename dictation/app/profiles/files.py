@@ -102,7 +102,7 @@ def keep_aside(path: Path) -> Path:
 
 
 def new_profile_token() -> str:
-    """The id stored in a new (or newly imported) profile's profile.json."""
+    """The id stored in a new profile's profile.json (an imported copy keeps its own)."""
     return secrets.token_hex(8)
 
 

@@ -76,6 +76,7 @@ class PendingDictations:
         pending_id = new_id()
         path = self.folder / f"{pending_id}.wav"
         if self._location is None:
+            storage.ensure_private_dir(self.folder.parent)  # the data root: private too
             storage.ensure_private_dir(self.folder)
             storage.atomic_write_bytes(path, data)
         else:
