@@ -285,3 +285,259 @@ def test_session_type_decides_without_xdg_session_type(monkeypatch) -> None:
     monkeypatch.setenv("XDG_SESSION_TYPE", "X11")
     assert session_is_x11()
     assert os.environ["DISPLAY"] == ":5"
+
+
+# -- evdev: the kernel's event format, through a pipe (no /dev/input here)
+
+PROC_DEVICES = """\
+I: Bus=0019 Vendor=0000 Product=0001 Version=0000
+N: Name="Power Button"
+P: Phys=LNXPWRBN/button/input0
+H: Handlers=kbd event0
+B: PROP=0
+B: EV=3
+B: KEY=10000000000000 0
+
+I: Bus=0011 Vendor=0001 Product=0001 Version=ab41
+N: Name="AT Translated Set 2 keyboard"
+P: Phys=isa0060/serio0/input0
+H: Handlers=sysrq kbd leds event3
+B: PROP=0
+B: EV=120013
+B: KEY=402000000 3803078f800d001 feffffdfffefffff fffffffffffffffe
+B: MSC=10
+B: LED=7
+
+I: Bus=0003 Vendor=046d Product=c52b Version=0111
+N: Name="Logitech USB Receiver Mouse"
+H: Handlers=mouse0 event5
+B: EV=17
+B: KEY=ffff0000 0 0 0 0
+"""
+
+
+def test_evdev_finds_keyboards_not_power_buttons_or_mice(tmp_path) -> None:
+    from dictation.app.hotkeys import evdev
+
+    listing = tmp_path / "devices"
+    listing.write_text(PROC_DEVICES)
+    found = evdev.keyboards(listing)
+    assert [(d.name, d.path.name) for d in found] == [("AT Translated Set 2 keyboard", "event3")]
+
+
+def test_evdev_without_permission_names_the_one_line_fix(tmp_path, monkeypatch) -> None:
+    from dictation.app.hotkeys import evdev
+
+    listing = tmp_path / "devices"
+    listing.write_text(PROC_DEVICES)
+    monkeypatch.setattr(evdev, "DEVICES_LIST", listing)
+    monkeypatch.setattr(evdev, "INPUT_DIR", tmp_path / "input")  # device nodes we cannot open
+    usable, why = evdev.EvdevHotkey.available()
+    assert not usable
+    assert "sudo usermod -aG input $USER" in why and "event3" in why
+
+
+def _events(*triples: tuple[int, int, int]) -> bytes:
+    from dictation.app.hotkeys.evdev import EVENT
+
+    out = b""
+    for kind, code, value in triples:
+        out += EVENT.pack(0, 0, kind, code, value)
+        out += EVENT.pack(0, 0, 0, 0, 0)  # SYN_REPORT, as the kernel sends
+    return out
+
+
+def test_evdev_reports_the_combination_and_ignores_kernel_repeats(tmp_path) -> None:
+    from dictation.app.hotkeys.evdev import EV_KEY, LINUX_KEYS, EvdevHotkey
+
+    combo = parse_key("ctrl+F9")
+    f9, ctrl, shift = LINUX_KEYS[combo.keysym], 29, 42
+    read_fd, write_fd = os.pipe()
+    backend = EvdevHotkey(combo)
+    recorder = Recorder()
+    backend.start_on([read_fd], f9, recorder.press, recorder.release)
+    try:
+        os.write(write_fd, _events((EV_KEY, f9, 1), (EV_KEY, f9, 0)))  # F9 alone: not ours
+        os.write(write_fd, _events((EV_KEY, shift, 1), (EV_KEY, ctrl, 1), (EV_KEY, f9, 1), (EV_KEY, f9, 0)))
+        os.write(write_fd, _events((EV_KEY, shift, 0), (EV_KEY, ctrl, 0)))  # ctrl+shift+F9: not ours either
+        held = _events((EV_KEY, ctrl, 1), (EV_KEY, f9, 1), (EV_KEY, f9, 2), (EV_KEY, f9, 2), (EV_KEY, f9, 2))
+        os.write(write_fd, held[:37])  # an event split across reads
+        os.write(write_fd, held[37:])
+        assert recorder.wait(1) == [PRESS]
+        os.write(write_fd, _events((EV_KEY, ctrl, 0), (EV_KEY, f9, 0)))  # ctrl let go first: still the release
+        assert recorder.wait(2) == [PRESS, RELEASE]
+        time.sleep(0.1)
+        assert recorder.events == [PRESS, RELEASE]
+    finally:
+        backend.stop()
+        os.close(write_fd)
+
+
+def test_evdev_knows_the_keys_users_pick() -> None:
+    from dictation.app.hotkeys.evdev import LINUX_KEYS
+
+    expected = {"F9": 67, "F12": 88, "Pause": 119, "Scroll_Lock": 70, "space": 57, "a": 30, "0": 11, "1": 2}
+    assert {name: LINUX_KEYS[parse_key(name).keysym] for name in expected} == expected
+
+
+# -- the GlobalShortcuts portal, against a portal on a private D-Bus session bus
+
+PORTAL = "org.freedesktop.portal.Desktop"
+PORTAL_PATH = "/org/freedesktop/portal/desktop"
+
+
+@pytest.fixture
+def session_bus(monkeypatch, tmp_path):
+    """A private dbus-daemon; DBUS_SESSION_BUS_ADDRESS points at it."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("dbus-daemon is not installed")
+    daemon = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1", f"--address=unix:dir={tmp_path}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    address = daemon.stdout.readline().strip()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    yield address
+    daemon.terminate()
+    daemon.wait(timeout=10)
+
+
+class FakePortal:
+    """The GlobalShortcuts side of xdg-desktop-portal, as the specification describes it
+    (Request objects answering through Response signals), on a real bus."""
+
+    def __init__(self, address: str, bind_response: int = 0) -> None:
+        from jeepney import message_bus
+        from jeepney.io.blocking import Proxy, open_dbus_connection
+
+        self.connection = open_dbus_connection(address)
+        Proxy(message_bus, self.connection).RequestName(PORTAL)
+        self.bind_response = bind_response
+        self.bound: list = []
+        self.closed: list[str] = []
+        self.session = ""
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _send(self, message) -> None:
+        with self._send_lock:
+            self.connection.send(message)
+
+    def _respond(self, call, path: str, code: int, results: dict) -> None:
+        from jeepney import DBusAddress, new_method_return, new_signal
+
+        self._send(new_method_return(call, "o", (path,)))
+        request = DBusAddress(path, interface="org.freedesktop.portal.Request")
+        self._send(new_signal(request, "Response", "ua{sv}", (code, results)))
+
+    def _serve(self) -> None:
+        from jeepney import new_error, new_method_return
+        from jeepney.low_level import HeaderFields, MessageType
+
+        while not self._stop.is_set():
+            try:
+                call = self.connection.receive(timeout=0.05)
+            except TimeoutError:
+                continue
+            if call.header.message_type != MessageType.method_call:
+                continue
+            fields = call.header.fields
+            member, sender = fields[HeaderFields.member], fields[HeaderFields.sender][1:].replace(".", "_")
+            if member == "Get" and tuple(call.body) == ("org.freedesktop.portal.GlobalShortcuts", "version"):
+                self._send(new_method_return(call, "v", (("u", 1),)))
+            elif member == "CreateSession":
+                options = call.body[0]
+                self.session = f"{PORTAL_PATH}/session/{sender}/{options['session_handle_token'][1]}"
+                path = f"{PORTAL_PATH}/request/{sender}/{options['handle_token'][1]}"
+                self._respond(call, path, 0, {"session_handle": ("s", self.session)})
+            elif member == "BindShortcuts":
+                session, shortcuts, _parent, options = call.body
+                self.bound.append((session, shortcuts))
+                path = f"{PORTAL_PATH}/request/{sender}/{options['handle_token'][1]}"
+                bound = [(sid, {"trigger_description": ("s", "Ctrl+Alt+Space")}) for sid, _ in shortcuts]
+                self._respond(call, path, self.bind_response, {"shortcuts": ("a(sa{sv})", bound)})
+            elif member == "Close":
+                self.closed.append(fields[HeaderFields.path])
+                self._send(new_method_return(call))
+            else:
+                self._send(new_error(call, "org.freedesktop.DBus.Error.UnknownMethod"))
+
+    def emit(self, member: str, session: str | None = None, shortcut: str = "dictate") -> None:
+        from jeepney import DBusAddress, new_signal
+
+        address = DBusAddress(PORTAL_PATH, interface="org.freedesktop.portal.GlobalShortcuts")
+        signal = new_signal(address, member, "osta{sv}", (session or self.session, shortcut, 12345, {}))
+        self._send(signal)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.connection.close()
+
+
+@pytest.fixture
+def fake_portal(session_bus):
+    portal = FakePortal(session_bus)
+    yield portal
+    portal.close()
+
+
+def test_portal_is_unavailable_without_the_interface(session_bus) -> None:
+    from dictation.app.hotkeys.portal import PortalHotkey
+
+    usable, why = PortalHotkey.available()
+    assert not usable
+    assert "GlobalShortcuts" in why
+
+
+def test_portal_binds_the_key_and_reports_activated_and_deactivated(fake_portal) -> None:
+    from dictation.app.hotkeys.portal import PortalHotkey
+
+    usable, why = PortalHotkey.available()
+    assert usable, why
+    assert "version 1" in why
+    backend = PortalHotkey(parse_key("ctrl+alt+space"))
+    recorder = Recorder()
+    backend.start(recorder.press, recorder.release)
+    try:
+        [(session, shortcuts)] = fake_portal.bound
+        assert session == fake_portal.session
+        [(shortcut_id, properties)] = shortcuts
+        assert shortcut_id == "dictate"
+        assert properties["preferred_trigger"] == ("s", "CTRL+ALT+space")
+        assert backend.trigger == "Ctrl+Alt+Space"
+        fake_portal.emit("Activated", session="/org/freedesktop/portal/desktop/session/other/x")  # not ours
+        fake_portal.emit("Activated", shortcut="something-else")  # not ours
+        fake_portal.emit("Activated")
+        fake_portal.emit("Deactivated")
+        assert recorder.wait(2) == [PRESS, RELEASE]
+        time.sleep(0.1)
+        assert recorder.events == [PRESS, RELEASE]
+    finally:
+        backend.stop()
+    deadline = time.monotonic() + 5
+    while not fake_portal.closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake_portal.closed == [fake_portal.session]  # the session (and its shortcut) is closed
+
+
+def test_portal_refusal_is_a_clear_error(session_bus) -> None:
+    from dictation.app.hotkeys.portal import PortalHotkey
+
+    portal = FakePortal(session_bus, bind_response=1)  # the user cancelled the desktop's dialog
+    try:
+        with pytest.raises(HotkeyError, match="refused the shortcut"):
+            PortalHotkey(parse_key("F9")).start(lambda: None, lambda: None)
+    finally:
+        portal.close()
+
+
+def test_chooser_takes_the_portal_on_wayland_when_it_offers_shortcuts(fake_portal, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_SESSION_TYPE", "wayland")
+    assert choose_backend(parse_key("F9")).name == "portal"

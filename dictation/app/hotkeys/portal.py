@@ -148,7 +148,7 @@ class PortalHotkey(HotkeyBackend):
     def _run(self, rule: Any, on_press: Callback, on_release: Callback) -> None:
         connection = self._connection
         member_field = _member_field()
-        with connection.filter(rule) as signals:
+        with connection.filter(rule, bufsize=256) as signals:
             while True:
                 try:  # everything already read, or readable now, into the filter's queue
                     while True:
