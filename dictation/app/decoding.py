@@ -67,6 +67,13 @@ class DecodingRules:
         return cls(suppress=suppress, suppress_begin=begin)
 
 
+def load_tokenizer_and_rules(model_dir: Path) -> tuple[TextTokenizer, DecodingRules]:
+    """The tokenizer and decoding rules of a model folder: an exported model (the app's,
+    a profile's) or the Whisper backbone, both holding `tokenizer.json` and `config.json`."""
+    model_dir = Path(model_dir)
+    return TextTokenizer(model_dir / "tokenizer.json"), DecodingRules.from_config(model_dir / "config.json")
+
+
 def repetition_start(tokens: list[int], max_period: int = 48) -> int | None:
     """Index where a loop starts if the tail repeats a period-p unit back to back.
 
