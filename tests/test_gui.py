@@ -416,6 +416,43 @@ def test_dictation_push_to_talk_appends_copies_and_keeps_history(make_window, so
     assert "meeting" not in QGuiApplication.clipboard().text().lower()  # only the new words
 
 
+def test_any_trigger_can_dictate_through_the_controller(make_window, source, qtbot):
+    """A tray icon or a system-wide key calls start/stop (or toggle) on the dictation
+    controller and listens to its signals; the take is the controller's on any page."""
+    window = open_with_profile(make_window, source)
+    controller = window.dictation_controller
+    listening: list[bool] = []
+    dictated: list[str] = []
+    controller.listening_changed.connect(listening.append)
+    controller.dictated.connect(lambda text, hypothesis: dictated.append(text))
+    window.show_page(0)  # the Enroll page shows: its wizard must not get this take
+    source.clips.append(speech("Please bring the budget sheets."))
+    assert controller.start() and controller.is_listening() and window.recorder.is_recording()
+    controller.toggle()  # a trigger without a key release stops the take
+    assert listening == [True, False] and not window.recorder.is_recording()
+    qtbot.waitUntil(lambda: bool(dictated), timeout=WAIT_MS)
+    assert "budget" in dictated[0].lower()
+    assert "budget" in window.dictation_view.text.toPlainText().lower()
+    assert window.profile.history()[-1]["text"] == dictated[0]
+    assert window.profile.takes() == [] and not window.wizard._checking
+
+    # A cancelled take is dropped: listening ends, nothing is transcribed.
+    source.clips.append(speech("Where did you put the spare keys?"))
+    assert controller.start()
+    controller.cancel()
+    assert listening == [True, False, True, False] and not window.recorder.is_recording()
+
+    # While an enrollment take records, a dictation trigger is refused and leaves it alone.
+    source.clips.append(np.zeros(16000, np.float32))
+    window.wizard.press()
+    assert window.recorder.is_recording()
+    assert not controller.start() and window.recorder.is_recording() and not controller.is_listening()
+    window.wizard.release()
+    wait_wizard_idle(qtbot, window)
+    assert "Nothing was heard" in window.wizard.status.text()
+    assert len(dictated) == 1
+
+
 def test_recognition_setting_sets_the_beam_of_each_dictation(make_window, source, qtbot):
     from dictation.app.decoding import DEFAULT_BEAM
     from dictation.app.gui.settings_dialog import with_defaults

@@ -161,6 +161,12 @@ class DictationView(QWidget):
         self.talk_button.style().unpolish(self.talk_button)
         self.talk_button.style().polish(self.talk_button)
 
+    def set_auto_copy(self, on: bool) -> None:
+        """Show the setting without reporting it back as a change (auto_copy_toggled)."""
+        self.auto_copy.blockSignals(True)
+        self.auto_copy.setChecked(on)
+        self.auto_copy.blockSignals(False)
+
     def show_status(self, text: str, state: str = "idle") -> None:
         set_state(self.status, text, state)
 

@@ -10,42 +10,29 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QMainWindow,
-    QMessageBox,
-    QStackedWidget,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget
 
 from dictation.app.enrollment import EnrollmentError, Prompt, load_prompts
-from dictation.app.gui.adapt_view import AdaptView
 from dictation.app.gui.adaptation_controller import AdaptationController
 from dictation.app.gui.dictation_controller import DictationController
-from dictation.app.gui.dictation_view import DictationView
 from dictation.app.gui.first_run import FirstRunPage
 from dictation.app.gui.microphones import Microphones
 from dictation.app.gui.model_texts import about_html, model_in_use, outdated_model_notice
 from dictation.app.gui.profile_actions import ProfileActions
+from dictation.app.gui.profile_pages import PAGE_ADAPT, PAGE_DICTATE, PAGE_ENROLL, ProfilePages
 from dictation.app.gui.profile_session import ProfileSession
-from dictation.app.gui.push_to_talk import PushToTalkKey
 from dictation.app.gui.recorder import AudioSource, Recorder
 from dictation.app.gui.services import Services
 from dictation.app.gui.settings_dialog import with_defaults
 from dictation.app.gui.style import STYLE_SHEET
 from dictation.app.gui.transcription_service import TranscriptionService
-from dictation.app.gui.wizard import EnrollmentWizard
 from dictation.app.profiles import CorruptProfileError, Profile, ProfileError
 
 log = logging.getLogger(__name__)
 
-PAGE_ENROLL, PAGE_ADAPT, PAGE_DICTATE = 0, 1, 2
+__all__ = ["PAGE_ADAPT", "PAGE_DICTATE", "PAGE_ENROLL", "MainWindow"]
 ROOT_FIRST_RUN, ROOT_PROFILE = 0, 1
 
 
@@ -76,13 +63,10 @@ class MainWindow(QMainWindow):
         self.dictation_controller = DictationController(self.recorder, self.transcription, self.session, self)
         self.adaptation = AdaptationController(self.services, self.transcription, self.session, self)
         self.profile_actions = ProfileActions(self, self.session, self.microphones, self.adaptation)
-        self.push_to_talk_key = PushToTalkKey(
-            self, wanted=lambda: self._ptt_target() is not None, recording=self.recorder.is_recording
-        )
         self._build()
         self._build_menus()
         self._connect()
-        self.push_to_talk_key.install()
+        self.profile_pages.key.install()
         self.microphones.refresh()
         self.startup()
 
@@ -90,37 +74,19 @@ class MainWindow(QMainWindow):
     def profile(self) -> Profile | None:
         return self.session.profile
 
-    @property
-    def settings(self) -> dict:
-        return self.session.settings
-
     # -- layout and wiring ---------------------------------------------------------------
 
     def _build(self) -> None:
         self.first_run = FirstRunPage()
-        self.wizard = EnrollmentWizard(self.recorder, self.transcription.check_take)
-        self.adapt_view = AdaptView()
-        self.dictation_view = DictationView()
-
-        self.nav = QListWidget()
-        self.nav.setObjectName("nav")
-        self.nav.addItems(["Enroll", "Adapt", "Dictate"])
-        self.nav.setFixedWidth(150)
-        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.wizard)
-        self.pages.addWidget(self.adapt_view)
-        self.pages.addWidget(self.dictation_view)
-        main = QWidget()
-        main_layout = QHBoxLayout(main)
-        main_layout.setContentsMargins(0, 0, 0, 0)
-        main_layout.setSpacing(0)
-        main_layout.addWidget(self.nav)
-        main_layout.addWidget(self.pages, 1)
-
+        self.profile_pages = ProfilePages(self.recorder, self.transcription, self.dictation_controller)
+        # The pages' widgets by their own names, for the wiring below and for tests.
+        self.wizard = self.profile_pages.wizard
+        self.adapt_view = self.profile_pages.adapt_view
+        self.dictation_view = self.profile_pages.dictation_view
+        self.pages = self.profile_pages.pages
         self.root = QStackedWidget()
         self.root.addWidget(self.first_run)
-        self.root.addWidget(main)
+        self.root.addWidget(self.profile_pages)
         self.setCentralWidget(self.root)
         self.profile_label = QLabel("")
         self.statusBar().addPermanentWidget(self.profile_label)
@@ -151,7 +117,6 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.recorder.level_changed.connect(self.first_run.meter.set_level)
         self.recorder.level_changed.connect(self.dictation_view.meter.set_level)
-        self.recorder.take_ready.connect(self._take_ready)
         self.recorder.error.connect(lambda message: self.statusBar().showMessage(message, 10_000))
         self.microphones.names_changed.connect(
             lambda names: self.first_run.set_microphones(names, self.first_run.microphone())
@@ -160,20 +125,14 @@ class MainWindow(QMainWindow):
         self.microphones.availability_changed.connect(self.dictation_controller.set_microphone_state)
         self.first_run.create_requested.connect(self.create_profile)
         self.first_run.microphone_changed.connect(self.microphones.open)
-        self.nav.currentRowChanged.connect(self.show_page)
-        self.wizard.adapt_requested.connect(lambda: self.show_page(PAGE_ADAPT))
+        self.profile_pages.page_shown.connect(self._page_shown)
         self.wizard.takes_changed.connect(lambda _: self._refresh_summary())
-        self.push_to_talk_key.pressed.connect(self.push_to_talk_pressed)
-        self.push_to_talk_key.released.connect(self.push_to_talk_released)
-
-        self.dictation_view.attach(self.dictation_controller)
         self.dictation_view.auto_copy_toggled.connect(lambda on: self.session.update_settings({"auto_copy": on}))
         self.dictation_controller.correction_saved.connect(self._refresh_summary)
         self.dictation_controller.file_transcribed.connect(self._file_done)
         self.dictation_controller.file_failed.connect(self._file_failed)
 
         self.adapt_view.attach(self.adaptation)
-        self.adapt_view.record_more_requested.connect(self._record_more)
         for over in (self.adaptation.finished, self.adaptation.failed, self.adaptation.cancelled):
             over.connect(lambda *_: self._refresh_summary())
 
@@ -203,7 +162,7 @@ class MainWindow(QMainWindow):
     def show_first_run(self) -> None:
         self.recorder.cancel()
         self.first_run.name_edit.clear()
-        self.first_run.set_microphones(self.microphones.names, self.settings.get("mic"))
+        self.first_run.set_microphones(self.microphones.names, self.session.settings.get("mic"))
         if self.recorder.source is None:  # the live level meter needs a running capture
             self.microphones.open(self.first_run.microphone())
         if self.microphones.error and self.microphones.names:
@@ -229,12 +188,12 @@ class MainWindow(QMainWindow):
             return False
         if self.adaptation.running_for() not in (None, profile.name):
             self.adaptation.cancel()  # it belongs to the profile just closed
-        self.microphones.open(self.settings.get("mic") or "")
+        self.microphones.open(self.session.settings.get("mic") or "")
         self.transcription.set_model_dir(profile.model_dir())
         self.transcription.preload()
         self.wizard.set_profile(profile, self.prompts)
         self.dictation_view.set_history(profile.history())
-        self._show_auto_copy()
+        self.dictation_view.set_auto_copy(bool(self.session.settings["auto_copy"]))
         self.dictation_controller.forget_last()
         notice = self._refresh_summary()
         self.root.setCurrentIndex(ROOT_PROFILE)
@@ -269,78 +228,26 @@ class MainWindow(QMainWindow):
         self._refresh_summary()
 
     def apply_settings(self, values: dict) -> None:
-        old_mic = self.settings.get("mic")
+        old_mic = self.session.settings.get("mic")
         self.session.update_settings(values)
-        self._show_auto_copy()
+        self.dictation_view.set_auto_copy(bool(self.session.settings["auto_copy"]))
         if values.get("mic") != old_mic or self.recorder.source is None:
             self.microphones.open(values.get("mic") or "")
 
-    def _show_auto_copy(self) -> None:
-        self.dictation_view.auto_copy.blockSignals(True)  # the setting is there already
-        self.dictation_view.auto_copy.setChecked(bool(self.settings["auto_copy"]))
-        self.dictation_view.auto_copy.blockSignals(False)
-
-    # -- pages ---------------------------------------------------------------------------
+    # -- pages and microphones ----------------------------------------------------------
 
     def show_page(self, page: int) -> None:
-        if self.recorder.is_recording():
-            self.recorder.cancel()
-        self.pages.setCurrentIndex(page)
-        if self.nav.currentRow() != page:
-            self.nav.blockSignals(True)
-            self.nav.setCurrentRow(page)
-            self.nav.blockSignals(False)
+        self.profile_pages.show_page(page)
+
+    def _page_shown(self, page: int) -> None:
         if page == PAGE_ADAPT:
             self._refresh_summary()
-        if page == PAGE_DICTATE:
-            self.dictation_view.talk_button.setFocus()
-        if page == PAGE_ENROLL:
-            self.wizard.setFocus()
-
-    def _record_more(self) -> None:
-        self.wizard.start_session()
-        self.show_page(PAGE_ENROLL)
 
     def _microphone_availability(self, available: bool, message: str) -> None:
         self.dictation_view.set_microphone_available(available, message)
         if not available and self.microphones.names:
             self.first_run.show_microphone_error(message)
         self.wizard.microphone_changed()
-
-    # -- push-to-talk --------------------------------------------------------------------
-
-    def _ptt_target(self) -> QWidget | None:
-        """The page Space talks to now (None: Space is an ordinary key)."""
-        if self.root.currentIndex() != ROOT_PROFILE:
-            return None
-        page = self.pages.currentIndex()
-        if page == PAGE_DICTATE and self.dictation_view.wants_push_to_talk():
-            return self.dictation_view
-        if page == PAGE_ENROLL and self.wizard.wants_push_to_talk():
-            return self.wizard
-        return None
-
-    def push_to_talk_pressed(self) -> None:
-        target = self._ptt_target()
-        if target is self.wizard:
-            self.wizard.press()
-        elif target is self.dictation_view:
-            self.dictation_controller.start()
-
-    def push_to_talk_released(self) -> None:
-        if self.dictation_controller.is_listening():
-            self.dictation_controller.stop()
-        elif self.pages.currentIndex() == PAGE_ENROLL:
-            self.wizard.release()
-
-    def _take_ready(self, audio: np.ndarray) -> None:
-        """Enrollment takes go to the wizard (dictation takes are the controller's)."""
-        if (
-            self.root.currentIndex() == ROOT_PROFILE
-            and self.pages.currentIndex() == PAGE_ENROLL
-            and not self.dictation_controller.is_listening()
-        ):
-            self.wizard.handle_take(audio)
 
     # -- files and dialogs ---------------------------------------------------------------
 
@@ -385,6 +292,6 @@ class MainWindow(QMainWindow):
         if self.adaptation.is_running():
             self.adaptation.cancel()  # the worker stops; the previous model stays installed
         self.recorder.close()
-        self.push_to_talk_key.remove()
+        self.profile_pages.key.remove()
         self.transcription.wait(10_000)
         super().closeEvent(event)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 
 class PushToTalkKey(QObject):
-    """Space held anywhere in `window` (outside text fields, no modal dialog open).
+    """Space held anywhere in the window of `scope` (outside text fields, no modal dialog).
 
     `wanted()` says whether Space is push-to-talk now (the window knows which page can
     take it); `recording()` whether a take is running, whose release must not get lost.
@@ -22,9 +22,9 @@ class PushToTalkKey(QObject):
     pressed = Signal()
     released = Signal()
 
-    def __init__(self, window: QWidget, wanted: Callable[[], bool], recording: Callable[[], bool]) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, scope: QWidget, wanted: Callable[[], bool], recording: Callable[[], bool]) -> None:
+        super().__init__(scope)
+        self.scope = scope  # its top-level window is looked up per event: it may be reparented
         self.wanted = wanted
         self.recording = recording
         self._installed = False
@@ -45,7 +45,7 @@ class PushToTalkKey(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         etype = event.type()
-        if etype == QEvent.Type.WindowDeactivate and obj is self.window and self.recording():
+        if etype == QEvent.Type.WindowDeactivate and obj is self.scope.window() and self.recording():
             self.released.emit()
         if isinstance(event, QKeyEvent) and self._is_space_here(obj, event):
             if not event.isAutoRepeat():  # holding the key repeats it: only the first counts
@@ -62,7 +62,7 @@ class PushToTalkKey(QObject):
             event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
             and event.key() == Qt.Key.Key_Space
             and isinstance(obj, QWidget)
-            and obj.window() is self.window
+            and obj.window() is self.scope.window()
             and QApplication.activeModalWidget() is None
             and (self.wanted() or self.recording())
         )

@@ -8,20 +8,13 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QProgressBar,
-    QPushButton,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from dictation.app.enrollment import Prompt, TakeCheck
 from dictation.app.gui import playback
-from dictation.app.gui.level_meter import LevelMeter
 from dictation.app.gui.recorder import Recorder
-from dictation.app.gui.style import label, set_state
+from dictation.app.gui.style import set_state
+from dictation.app.gui.wizard_pages import DonePage, PromptPage
 
 log = logging.getLogger(__name__)
 
@@ -56,75 +49,20 @@ class EnrollmentWizard(QWidget):
     # -- layout --------------------------------------------------------------------------
 
     def _build(self) -> None:
+        self.prompt_page = PromptPage()
+        self.done_page = DonePage()
+        # The pages' widgets under the wizard's own names (the logic below and tests use them).
+        page = self.prompt_page
+        self.progress_label, self.progress, self.prompt_label = page.progress_label, page.progress, page.prompt_label
+        self.rec_indicator, self.meter, self.status = page.rec_indicator, page.meter, page.status
+        self.record_button, self.play_button, self.skip_button = page.record_button, page.play_button, page.skip_button
+        self.keep_button, self.next_button = page.keep_button, page.next_button
+        self.done_text, self.more_button = self.done_page.done_text, self.done_page.more_button
+        self.adapt_button = self.done_page.adapt_button
+
         self.pages = QStackedWidget()
-        # Page 0: recording a prompt.
-        record_page = QWidget()
-        self.title = label("Read each sentence aloud", "title")
-        self.progress_label = label("", "progress")
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(8)
-        self.prompt_label = label("", "prompt")
-        self.hint = label("Hold Space (or hold the button) while you read, release when done.", "subtitle")
-        self.rec_indicator = label("Ready", "idle", wrap=False)
-        self.meter = LevelMeter()
-        self.status = label("", "idle")
-        self.record_button = QPushButton("Hold to record")
-        self.record_button.setObjectName("talk")
-        self.play_button = QPushButton("Play back")
-        self.skip_button = QPushButton("Skip")
-        # The base model misreads strong accents: the people adaptation helps most. When
-        # only the transcript disagrees (the signal is fine), the user may overrule it.
-        self.keep_button = QPushButton("I read it correctly: keep it")
-        self.keep_button.hide()
-        self.next_button = QPushButton("Next \u2192")
-        self.next_button.setObjectName("primary")
-
-        meter_row = QHBoxLayout()
-        meter_row.addWidget(self.rec_indicator)
-        meter_row.addWidget(self.meter, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.record_button)
-        buttons.addWidget(self.play_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.keep_button)
-        buttons.addWidget(self.skip_button)
-        buttons.addWidget(self.next_button)
-
-        layout = QVBoxLayout(record_page)
-        layout.setContentsMargins(32, 24, 32, 24)
-        layout.setSpacing(12)
-        layout.addWidget(self.title)
-        layout.addWidget(self.progress_label)
-        layout.addWidget(self.progress)
-        layout.addSpacing(6)
-        layout.addWidget(self.prompt_label)
-        layout.addWidget(self.hint)
-        layout.addLayout(meter_row)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
-        layout.addLayout(buttons)
-
-        # Page 1: session finished.
-        done_page = QWidget()
-        self.done_title = label("Well done", "title")
-        self.done_text = label("", "subtitle")
-        self.more_button = QPushButton("Record more sentences")
-        self.adapt_button = QPushButton("Adapt to my voice \u2192")
-        self.adapt_button.setObjectName("primary")
-        done_buttons = QHBoxLayout()
-        done_buttons.addWidget(self.more_button)
-        done_buttons.addStretch(1)
-        done_buttons.addWidget(self.adapt_button)
-        done_layout = QVBoxLayout(done_page)
-        done_layout.setContentsMargins(32, 24, 32, 24)
-        done_layout.addWidget(self.done_title)
-        done_layout.addWidget(self.done_text)
-        done_layout.addStretch(1)
-        done_layout.addLayout(done_buttons)
-
-        self.pages.addWidget(record_page)
-        self.pages.addWidget(done_page)
+        self.pages.addWidget(self.prompt_page)
+        self.pages.addWidget(self.done_page)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.pages)
