@@ -199,6 +199,57 @@ def test_toggle_mode_stops_by_itself_after_silence(listen, xdisplay, probe, virt
     listener.stop()
 
 
+def test_toggle_mode_stops_on_the_second_press_and_types_after_its_release(
+    listen, xdisplay, probe, virtual_mic, phrase_wav
+) -> None:
+    listener = listen("--key", "F7", "--mode", "toggle", "--silence", "30")
+    _keys(xdisplay, "press", ["F7"])
+    _keys(xdisplay, "release", ["F7"])
+    virtual_mic.play(phrase_wav).wait(timeout=60)
+    time.sleep(0.4)
+    _keys(xdisplay, "press", ["F7"])
+    # Held while the take is transcribed: its grab would swallow typed keys (no
+    # modifier here that typing waits for anyway), so the text must wait for the release.
+    time.sleep(2.0)
+    assert probe.text == ""
+    _keys(xdisplay, "release", ["F7"])
+    text = _wait_for_dictation(probe)
+    assert wer([PHRASE], [text]) <= MAX_WER, f"got {text!r}; log:\n{listener.log.read_text()}"
+    listener.stop()
+
+
+def test_settings_then_flags_decide_the_configuration() -> None:
+    from dictation.app.listen import ListenConfig
+
+    settings = {
+        "commands": True,
+        "beam": 1,
+        "mic": "USB",
+        "listen_key": "super+h",
+        "listen_mode": "toggle",
+        "listen_output": "paste",
+        "paste_key": "ctrl+shift+v",
+        "listen_silence_s": 3,
+    }
+    config = ListenConfig.from_settings(settings, key=None, mode="hold", device="Headset", silence_s=None)
+    assert (config.key, config.mode, config.output, config.paste_key) == ("super+h", "hold", "paste", "ctrl+shift+v")
+    assert (config.device, config.silence_s, config.commands, config.beam) == ("Headset", 3.0, True, 1)
+    assert ListenConfig.from_settings({}) == ListenConfig()
+    with pytest.raises(ValueError, match="mode must be one of hold, toggle"):
+        ListenConfig.from_settings({"listen_mode": "sometimes"})
+
+
+def test_silence_is_counted_from_the_last_voiced_block() -> None:
+    from dictation.app.listen import SilenceWatch
+
+    watch = SilenceWatch(voice_dbfs=-45.0)
+    watch.reset(now=10.0)
+    watch.level(-120.0, now=10.5)  # digital silence
+    watch.level(-20.0, now=11.0)  # speech
+    watch.level(-60.0, now=12.0)  # room noise
+    assert watch.silent_for(now=13.0) == 2.0
+
+
 def test_bad_key_is_a_usage_error_before_anything_loads(dictation_cli) -> None:
     result = subprocess.run([*dictation_cli, "listen", "--key", "ctrl+nosuchkey"], capture_output=True, text=True)
     assert result.returncode == 2

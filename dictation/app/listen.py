@@ -35,6 +35,7 @@ DEFAULT_SILENCE_S = 2.0
 VOICE_DBFS = -45.0  # a block louder than this counts as speech for the toggle auto-stop
 MIN_TAKE_S = 0.25  # shorter takes (a tap of the key) are dropped, not transcribed
 PRE_ROLL_S = 0.5
+KEY_UP_WAIT_S = 5.0
 JOIN_WITHIN_S = 60.0  # a dictation soon after another into the same window gets a space first
 # Profile settings the listener reads (the GUI may write them); command-line flags win.
 SETTING_KEYS = {
@@ -111,6 +112,9 @@ class ListenLoop:
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()  # put() is safe in signal handlers
         self._silence = SilenceWatch()
         self._stopping = threading.Event()
+        # While the key is held its grab takes every key event, typed ones included.
+        self._key_up = threading.Event()
+        self._key_up.set()
         self.hotkey: HotkeyBackend | None = None
         self.mic: Any = None
         self.transcriber: Any = None
@@ -134,7 +138,7 @@ class ListenLoop:
         self.hotkey = choose_backend(self.combo, self.config.backend)
         if self.config.mode == "hold" and not self.hotkey.reports_release:
             raise ValueError(f"the {self.hotkey.name} key backend does not report key releases: use --mode toggle")
-        self.hotkey.start(lambda: self._events.put("press"), lambda: self._events.put("release"))
+        self.hotkey.start(self._pressed, self._released)
         log.info(
             "listening: key %s (%s, %s mode), output %s, microphone %s, model %s",
             self.combo,
@@ -144,6 +148,14 @@ class ListenLoop:
             self.mic.device.label if self.mic.device else "?",
             self.model_dir,
         )
+
+    def _pressed(self) -> None:  # on the key backend's thread
+        self._key_up.clear()
+        self._events.put("press")
+
+    def _released(self) -> None:
+        self._key_up.set()
+        self._events.put("release")
 
     def stop(self) -> None:
         """Ask the loop to end (safe from a signal handler)."""
@@ -213,16 +225,27 @@ class ListenLoop:
         if audio.size - self.mic.take_pre_roll_samples < MIN_TAKE_S * SAMPLE_RATE:
             log.info("take too short (%.2f s): ignored", audio.size / SAMPLE_RATE)
             return
+        started = time.monotonic()
         hypothesis = self.transcriber.transcribe(audio).text.strip()
         text = apply_commands(hypothesis) if self.config.commands else hypothesis
+        transcribed = time.monotonic()
         if not text.strip():
             log.info("nothing was recognised in %.1f s of audio", audio.size / SAMPLE_RATE)
             return
-        self.deliver(text)
+        result = self.deliver(text)
+        log.info(
+            "take of %.1f s: transcribed in %.0f ms, %s in %.0f ms",
+            audio.size / SAMPLE_RATE,
+            (transcribed - started) * 1000,
+            result.how,
+            (time.monotonic() - transcribed) * 1000,
+        )
 
     def deliver(self, text: str) -> DeliveryResult:
         """Deliver one dictated text and keep it in the history."""
         assert self.delivery is not None
+        if not self._key_up.wait(timeout=KEY_UP_WAIT_S):  # toggle mode: stopped by a press
+            log.warning("the key is still held after %.0f s; delivering anyway", KEY_UP_WAIT_S)
         window = getattr(self.delivery.backend, "focused_window", lambda: None)()
         prefix = ""
         if self._last is not None:
@@ -233,8 +256,6 @@ class ListenLoop:
         self._last = (time.monotonic(), window, text) if result.ok else None
         if result.notice:
             log.warning("%s", result.notice)
-        else:
-            log.info("delivered %d characters (%s)", len(text), result.how)
         if self.profile is not None:
             try:
                 self.profile.append_history(text)
