@@ -218,6 +218,40 @@ def test_toggle_mode_stops_on_the_second_press_and_types_after_its_release(
     listener.stop()
 
 
+def test_the_loop_reports_its_states_and_results_in_process(xdisplay, virtual_mic, phrase_wav, base_model) -> None:
+    """The API a tray icon or overlay uses: ListenLoop with on_state and on_result,
+    here in clipboard mode (the text only goes to the clipboard)."""
+    import threading
+
+    from dictation.app.delivery.x11_clipboard import X11Clipboard
+    from dictation.app.listen import ListenConfig, ListenLoop
+
+    states: list[str] = []
+    results = []
+    config = ListenConfig(key="ctrl+shift+F6", output="clipboard", backend="x11")
+    loop = ListenLoop(config, base_model, on_result=results.append, on_state=states.append)
+    loop.start()
+    runner = threading.Thread(target=loop.run)
+    runner.start()
+    clipboard = X11Clipboard()
+    try:
+        _speak_holding(xdisplay, virtual_mic, phrase_wav, ["Control_L", "Shift_L", "F6"])
+        deadline = time.monotonic() + 60
+        while states[-1:] != ["idle"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [result] = results
+        assert result.how == "clipboard" and result.ok
+        assert wer([PHRASE], [result.text]) <= MAX_WER, result.text
+        assert clipboard.read_text() == result.text
+        assert states == ["recording", "transcribing", "idle"]
+    finally:
+        loop.stop()
+        runner.join(timeout=10)
+        loop.close()
+        clipboard.close()
+    assert not runner.is_alive()
+
+
 def test_settings_then_flags_decide_the_configuration() -> None:
     from dictation.app.listen import ListenConfig
 

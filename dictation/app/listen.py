@@ -103,11 +103,13 @@ class ListenLoop:
         model_dir: Path,
         profile: Any = None,
         on_result: Callable[[DeliveryResult], None] | None = None,
+        on_state: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.model_dir = model_dir
         self.profile = profile
         self.on_result = on_result
+        self.on_state = on_state  # "recording", "transcribing", "idle" (for a tray icon or overlay)
         self.combo = parse_key(config.key)  # KeySpecError before anything is opened
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()  # put() is safe in signal handlers
         self._silence = SilenceWatch()
@@ -210,10 +212,25 @@ class ListenLoop:
             log.error("cannot record: %s", exc)
             return False
         self._silence.reset()
-        log.debug("take started")
+        self._state("recording")
         return True
 
+    def _state(self, state: str) -> None:
+        log.debug("state: %s", state)
+        if self.on_state is not None:
+            try:
+                self.on_state(state)
+            except Exception:  # a broken indicator must not stop dictation
+                log.exception("state callback failed")
+
     def _finish(self) -> None:
+        self._state("transcribing")
+        try:
+            self._transcribe_and_deliver()
+        finally:
+            self._state("idle")
+
+    def _transcribe_and_deliver(self) -> None:
         try:
             audio = self.mic.stop_take()
         except Exception as exc:
