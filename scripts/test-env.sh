@@ -90,7 +90,8 @@ start_xvfb() {
     fi
     local n=99
     while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
-    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp </dev/null >/dev/null 2>&1 &
+    # -noreset: the server keeps running between clients (tests open and close many).
+    Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp -noreset </dev/null >/dev/null 2>&1 &
     _TEST_ENV_PIDS+=("$!")
     if _wait_for 15 test -e "/tmp/.X11-unix/X$n"; then
         export DISPLAY=":$n"

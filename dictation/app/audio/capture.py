@@ -31,6 +31,10 @@ from dictation.app.audio.takes import TakeBuffer
 
 log = logging.getLogger(__name__)
 
+# Audio arrives in blocks of this length: 20 callbacks a second keep an idle stream cheap,
+# and at key release at most one block of trailing audio is still on its way.
+BLOCK_SECONDS = 0.05
+
 
 class MicrophoneStream:
     """An open input stream with an always-on pre-roll ring buffer.
@@ -101,6 +105,9 @@ class MicrophoneStream:
                     channels=channels,
                     dtype="float32",
                     latency="low",  # PortAudio's default latency delays the first block by ~2 s
+                    # Without a block size PortAudio calls back ~470 times a second: an idle
+                    # open microphone then costs ~12 % of a core instead of ~1 %.
+                    blocksize=int(rate * BLOCK_SECONDS),
                     callback=self._callback,
                     finished_callback=self._finished,
                 )
@@ -242,6 +249,11 @@ class MicrophoneStream:
     def peek_take(self) -> np.ndarray:
         """The running take so far (16 kHz mono float32, pre-roll included); it keeps running."""
         return self._to_output(self._buffer.peek())
+
+    def peek_take_blocks(self, first: int = 0) -> tuple[list[np.ndarray], int]:
+        """The running take's blocks from the `first`-th on, at the device's own rate, and
+        that rate: a reader that resamples as it goes copies only what is new."""
+        return self._buffer.peek()[first:], self.native_rate
 
     def stop_take(self) -> np.ndarray:
         """End the take and return it: 16 kHz mono float32, pre-roll included."""
