@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from dictation.adapt.inner_loop import cpu_has_native_bf16
+from dictation.adapt.learner import Learner
 from dictation.adapt.model.bundle import load_bundle
 from dictation.adapt.model.loader import backbone_dir
-from dictation.app.decoding import TextTokenizer
+from dictation.app.decoding import load_tokenizer_and_rules
 from dictation.lab.corpus.common import default_corpus_dir
 from dictation.lab.corpus.readers import read_manifest
 from dictation.lab.meta_train import TaskSampler, TrainConfig, speakers_by_split, task_losses
@@ -57,12 +58,9 @@ def main() -> int:
 
     bundle = load_bundle()
     model = bundle.model.eval()
-    for q in model.parameters():
-        q.requires_grad_(False)
-    named = dict(model.named_parameters())
-    params = {n: torch.nn.Parameter(named[n].detach().clone()) for n in bundle.adapt_names}
-    lrs = {n: torch.nn.Parameter(bundle.inner_lrs[n].clone()) for n in bundle.adapt_names}
-    tok = TextTokenizer(backbone_dir() / "tokenizer.json")
+    learner = Learner.from_bundle(bundle, trainable=True)  # as meta-training holds them
+    params, lrs = learner.init, learner.inner_lrs
+    tok, _ = load_tokenizer_and_rules(backbone_dir())
     precisions = ["float32", "bfloat16"]
     print(
         f"{args.tasks} tasks x (10 support + 6 query), {args.inner_steps} inner steps, {args.threads} threads; "

@@ -33,12 +33,13 @@ import numpy as np
 import torch
 
 from dictation.adapt.augment import with_speed_copies as speed_copies
-from dictation.adapt.inner_loop import PRECISIONS, batch_loss, inner_loop, make_batches, resolve_precision
+from dictation.adapt.inner_loop import PRECISIONS, batch_loss, make_batches, resolve_precision
+from dictation.adapt.learner import Learner
 from dictation.adapt.model.bundle import load_bundle
 from dictation.adapt.model.inference import transcribe
 from dictation.adapt.model.loader import backbone_dir
 from dictation.app.audio import load_audio
-from dictation.app.decoding import DecodingRules, TextTokenizer
+from dictation.app.decoding import load_tokenizer_and_rules
 from dictation.app.text import wer
 from dictation.lab.corpus.common import default_corpus_dir
 from dictation.lab.corpus.readers import read_manifest
@@ -190,26 +191,18 @@ def main() -> int:
 
     bundle = load_bundle(args.bundle)
     model = bundle.model.eval()
-    bdir = backbone_dir()
-    tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
-    names = bundle.adapt_names
-    named = dict(model.named_parameters())
-    init = {n: named[n].detach().clone() for n in names}
-    base_lrs = {n: bundle.inner_lrs[n] for n in names}
+    tok, rules = load_tokenizer_and_rules(backbone_dir())
+    learner = Learner.from_bundle(bundle)
+    init = learner.init
+    base_lrs = learner.inner_lrs
     lrs = base_lrs
     record = sorted(int(s) for s in args.steps.split(","))
     sizes = sorted(int(s) for s in args.n_enroll.split(","))
     device = torch.device("cpu")
 
-    def set_params(values):
-        with torch.no_grad():
-            for n, v in values.items():
-                named[n].copy_(v)
-
     def test_wer(test, values):
-        set_params(values)
-        hyps = [transcribe(model, a, rules, tok) for a, _ in test]
-        set_params(init)
+        with learner.applied(values):
+            hyps = [transcribe(model, a, rules, tok) for a, _ in test]
         return wer([t for _, t in test], hyps)
 
     def protocol_lrs(proto: str) -> dict[str, torch.Tensor]:
@@ -228,13 +221,12 @@ def main() -> int:
         return scaled
 
     def curve(batch, on_k):
-        params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
+        params, done = dict(init), 0
         on_k(0, params)
-        for k in range(1, record[-1] + 1):
-            params, _ = inner_loop(model, params, lrs, batch, 1, precision=args.precision)
-            params = {n: v.detach().requires_grad_(True) for n, v in params.items()}
-            if k in record:
-                on_k(k, params)
+        for k in sorted({k for k in record if k > 0}):
+            params, _ = learner.adapt(batch, k - done, start=params, lrs=lrs, precision=args.precision)
+            done = k
+            on_k(k, params)
 
     def cv_losses(enroll, speeds):
         half = len(enroll) // 2
@@ -250,9 +242,8 @@ def main() -> int:
                     total[k] = total.get(k, 0.0) + float(batch_loss(model, params, hb)) / 2
                 if args.cv_loss_only:
                     return
-                set_params(params)
-                hyps.setdefault(k, []).extend(transcribe(model, a, rules, tok) for a, _ in held)
-                set_params(init)
+                with learner.applied(params):
+                    hyps.setdefault(k, []).extend(transcribe(model, a, rules, tok) for a, _ in held)
 
             curve(tb, score)
         return total, {k: wer(refs, h) for k, h in hyps.items()}

@@ -341,3 +341,60 @@ def test_precision_comes_from_the_bundle_and_auto_needs_native_bfloat16(takes):
     assert adapt(takes[:2], steps=1, device="cpu", bundle=shipped, speed_copies=()).precision == resolve_precision(
         "auto", "cpu"
     )
+
+
+def test_learner_adapts_step_by_step_exactly_as_the_inner_loop_and_restores_the_model(takes, tokenizer):
+    """One Learner serves adapt, the check, the evaluation and the scripts: its
+    step-at-a-time adaptation (cancellable, no graph kept across steps) gives the values
+    and losses of `inner_loop` over all steps, bit for bit, and leaves the model alone
+    until told; `applied` and `restoring` put the initial values back, errors or not."""
+    from dictation.adapt.inner_loop import inner_loop
+    from dictation.adapt.learner import Learner
+
+    torch.set_num_threads(1)
+    bundle = load_bundle()
+    before = {n: p.detach().clone() for n, p in bundle.model.named_parameters()}
+    learner = Learner.from_bundle(bundle)
+    assert learner.names == bundle.adapt_names
+    batch = make_batches(bundle.model, tokenizer, takes)
+    seen: list[tuple[int, int, float]] = []
+    fast, losses = learner.adapt(batch, 3, progress=lambda *a: seen.append(a))
+    start = {n: v.clone().requires_grad_(True) for n, v in learner.init.items()}
+    whole, whole_losses = inner_loop(bundle.model, start, bundle.inner_lrs, batch, 3)
+    assert losses == whole_losses and [s[:2] for s in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert all(torch.equal(fast[n], whole[n].detach()) for n in fast)
+    assert not any(v.requires_grad for v in fast.values())
+    # Continuing from step 2's values is the same as running 3 steps.
+    two, _ = learner.adapt(batch, 2)
+    assert all(torch.equal(learner.adapt(batch, 1, start=two)[0][n], fast[n]) for n in fast)
+    assert all(torch.equal(p, before[n]) for n, p in bundle.model.named_parameters())
+
+    named = dict(bundle.model.named_parameters())
+    with learner.applied(fast):
+        assert all(torch.equal(named[n], fast[n]) for n in fast)
+    with pytest.raises(RuntimeError), learner.restoring():
+        learner.write(fast)
+        raise RuntimeError("transcription failed")
+    assert all(torch.equal(p, before[n]) for n, p in bundle.model.named_parameters())
+    calls: list[int] = []
+    with pytest.raises(AdaptationCancelled):
+        learner.adapt(batch, 3, should_cancel=lambda: calls.append(1) or len(calls) > 1)
+    assert len(calls) == 2  # checked before each step: cancelled before the second
+
+
+def test_trainable_learner_holds_the_values_meta_training_trains():
+    """Meta-training's learner: initial values and rates as parameters of their own (the
+    model's frozen), and `restore` writes the trained values into the model to be saved."""
+    from dictation.adapt.learner import Learner
+
+    bundle = load_bundle()
+    learner = Learner.from_bundle(bundle, trainable=True)
+    assert not any(p.requires_grad for p in bundle.model.parameters())
+    assert all(isinstance(v, torch.nn.Parameter) for v in [*learner.init.values(), *learner.inner_lrs.values()])
+    assert all(torch.equal(learner.inner_lrs[n], bundle.inner_lrs[n]) for n in learner.names)
+    name = next(n for n in learner.names if "lora_b" in n)
+    with torch.no_grad():
+        learner.init[name].add_(0.01)
+    assert not torch.equal(dict(bundle.model.named_parameters())[name], learner.init[name])
+    learner.restore()
+    assert torch.equal(dict(bundle.model.named_parameters())[name], learner.init[name])

@@ -12,7 +12,16 @@ from conftest import tts_wav
 from dictation.adapt.features import LogMel
 from dictation.adapt.model.ct2_reader import CT2FormatError, read_ct2_model
 from dictation.adapt.model.loader import backbone_dir, load_backbone
-from dictation.app.decoding import EOT, PROMPT, DecodingRules, greedy_decode, repetition_start, token_budget
+from dictation.app.decoding import (
+    EOT,
+    PROMPT,
+    SOT,
+    DecodingRules,
+    greedy_decode,
+    load_tokenizer_and_rules,
+    repetition_start,
+    token_budget,
+)
 
 PHRASES = [
     ("Please send the report to Maria by Friday afternoon.", "flite", "slt"),
@@ -58,16 +67,23 @@ def test_log_mel_matches_faster_whisper_front_end():
     assert np.abs(ours - ref).max() < 1e-4
 
 
+def test_a_model_folder_gives_its_tokenizer_and_decoding_rules():
+    """The backbone folder (as an exported model's) holds Whisper's tokenizer and its rules."""
+    tok, rules = load_tokenizer_and_rules(backbone_dir())
+    ids = tok.encode("Hello there.")
+    assert ids and tok.decode(ids + [EOT]) == "Hello there."
+    assert rules.suppress[SOT:].all() and rules.suppress_begin[EOT] and not rules.suppress[EOT]
+
+
 @pytest.mark.slow
 def test_backbone_reproduces_faster_whisper_greedy_transcripts(tmp_path):
     """Our loader + modules, fed stock 30 s padded input, decode exactly as faster-whisper."""
     fw = pytest.importorskip("faster_whisper", reason="faster-whisper (the reference) not installed")
     from dictation.adapt.model.inference import STOCK_FRAMES, transcribe
-    from dictation.app.decoding import TextTokenizer
 
     d = backbone_dir()
     model = load_backbone()
-    rules, tok = DecodingRules.from_config(d / "config.json"), TextTokenizer(d / "tokenizer.json")
+    tok, rules = load_tokenizer_and_rules(d)
     ref_model = fw.WhisperModel(str(d), device="cpu", compute_type="float32", cpu_threads=1)
     for i, (text, engine, voice) in enumerate(PHRASES):
         audio = _load(tts_wav(text, tmp_path / f"{i}.wav", engine, voice))

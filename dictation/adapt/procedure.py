@@ -20,16 +20,14 @@ import numpy as np
 import torch
 
 from dictation.adapt.augment import check_speed_factors, with_speed_copies
-from dictation.adapt.inner_loop import PRECISIONS, inner_loop, make_batches, resolve_precision
+from dictation.adapt.inner_loop import PRECISIONS, make_batches, resolve_precision
+from dictation.adapt.learner import AdaptationCancelled as AdaptationCancelled  # raised here, by Learner.adapt
+from dictation.adapt.learner import Learner
 from dictation.adapt.model.bundle import Bundle, load_bundle
 from dictation.adapt.model.inference import transcribe
 from dictation.adapt.model.loader import backbone_dir
-from dictation.app.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
+from dictation.app.decoding import DEFAULT_BEAM, TextTokenizer, load_tokenizer_and_rules
 from dictation.app.text import wer
-
-
-class AdaptationCancelled(Exception):
-    """The user cancelled the adaptation."""
 
 
 class AdaptationError(RuntimeError):
@@ -114,9 +112,7 @@ class AdaptedModel:
         self.losses = losses
         self.seconds = seconds
         self.device = device
-        bdir = backbone_dir()
-        self._tokenizer = TextTokenizer(bdir / "tokenizer.json")
-        self._rules = DecodingRules.from_config(bdir / "config.json")
+        self._tokenizer, self._rules = load_tokenizer_and_rules(backbone_dir())
 
     def transcribe_torch(self, audio: np.ndarray) -> str:
         return transcribe(self.model, audio, self._rules, self._tokenizer)
@@ -166,43 +162,29 @@ def adapt(
     used = resolve_precision(precision_of(bundle, precision), dev)
     model = bundle.model.to(dev).eval()
     steps = steps_of(bundle, len(takes), steps)
-    tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
+    tokenizer, _ = load_tokenizer_and_rules(backbone_dir())
+    learner = Learner.from_bundle(bundle)
     losses = _adapt_in_place(
-        bundle, tokenizer, with_speed_copies(takes, factors), steps, dev, progress, should_cancel, used
+        learner, tokenizer, with_speed_copies(takes, factors), steps, progress, should_cancel, used
     )
     model.to("cpu")
     return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors, used)
 
 
 def _adapt_in_place(
-    bundle: Bundle,
+    learner: Learner,
     tokenizer: TextTokenizer,
     takes: list[tuple[np.ndarray, str]],
     steps: int,
-    dev: torch.device,
     progress: Callable[[int, int, float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     precision: str = "float32",
 ) -> list[float]:
-    """`steps` inner steps on `takes` from the model's current values (on `dev`), written
-    back into the model; returns the loss before each step."""
-    model = bundle.model
-    batch = make_batches(model, tokenizer, takes, dev)  # same gradient as one batch, less time on a CPU
-    named = dict(model.named_parameters())
-    params = {n: named[n].detach().clone().requires_grad_(True) for n in bundle.adapt_names}
-    lrs = {n: bundle.inner_lrs[n].to(dev) for n in bundle.adapt_names}
-    losses: list[float] = []
-    for step in range(1, steps + 1):
-        if should_cancel is not None and should_cancel():
-            raise AdaptationCancelled("adaptation cancelled")
-        params, step_losses = inner_loop(model, params, lrs, batch, 1, precision=precision)
-        params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
-        losses.extend(step_losses)
-        if progress is not None:
-            progress(step, steps, step_losses[-1])
-    with torch.no_grad():
-        for n, p in params.items():
-            named[n].copy_(p)
+    """`steps` inner steps on `takes` from the learner's initial values (on the model's
+    device), written into the model; returns the loss before each step."""
+    batch = make_batches(learner.model, tokenizer, takes, learner.device)  # one batch's gradient, less time on a CPU
+    adapted, losses = learner.adapt(batch, steps, precision=precision, progress=progress, should_cancel=should_cancel)
+    learner.write(adapted)
     return losses
 
 
@@ -251,21 +233,12 @@ def cross_check(
     t0 = time.perf_counter()
     bundle = bundle or load_bundle()
     model = bundle.model.eval()
-    bdir = backbone_dir()
-    tokenizer = TextTokenizer(bdir / "tokenizer.json")
-    rules = DecodingRules.from_config(bdir / "config.json")
+    tokenizer, rules = load_tokenizer_and_rules(backbone_dir())
     steps = steps_of(bundle, len(takes), steps)  # the installed model's protocol, checked on each fold
     factors = speed_copies_of(bundle, speed_copies)
-    named = dict(model.named_parameters())
-    init = {n: named[n].detach().clone() for n in bundle.adapt_names}
+    learner = Learner.from_bundle(bundle)  # every fold starts from the model as it is now
     dev = resolve_device(device)
     used = resolve_precision(precision_of(bundle, precision), dev)
-
-    def restore() -> None:
-        model.to("cpu")
-        with torch.no_grad():
-            for n, v in init.items():
-                named[n].copy_(v)
 
     refs = [text for _, text in takes]
     before = [transcribe(model, audio, rules, tokenizer, beam=beam) for audio, _ in takes]
@@ -273,14 +246,12 @@ def cross_check(
     try:
         for fold in range(folds):
             train = [t for i, t in enumerate(takes) if fold_of(i, folds) != fold]
-            restore()
             model.to(dev)
             _adapt_in_place(
-                bundle,
+                learner,
                 tokenizer,
                 with_speed_copies(train, factors),
                 steps,
-                dev,
                 should_cancel=should_cancel,
                 precision=used,
             )
@@ -288,6 +259,8 @@ def cross_check(
             for i, (audio, _) in enumerate(takes):
                 if fold_of(i, folds) == fold:
                     after[i] = transcribe(model, audio, rules, tokenizer, beam=beam)
+            learner.restore()
     finally:
-        restore()
+        model.to("cpu")
+        learner.restore()
     return CrossCheck(wer(refs, before), wer(refs, after), len(takes), folds, time.perf_counter() - t0)

@@ -20,25 +20,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictation.adapt.inner_loop import batch_loss, inner_loop, make_batches
+from dictation.adapt.inner_loop import Batch, autocast_for, batch_loss, make_batches, resolve_precision
+from dictation.adapt.learner import Learner
 from dictation.adapt.model.bundle import Bundle, load_bundle
 from dictation.adapt.model.inference import transcribe
 from dictation.adapt.model.loader import backbone_dir
-from dictation.app.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer
+from dictation.adapt.model.whisper import Whisper
+from dictation.app.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer, load_tokenizer_and_rules
 from dictation.app.text import cer, wer, word_errors
 
-FINETUNE_LR = 1e-2  # Adam; best of 3e-3, 1e-2, 3e-2 on meta-validation speakers (scripts/tune_adaptation.py)
+FINETUNE_LR = 1e-2  # Adam; best of 3e-3, 1e-2, 3e-2 on meta-validation speakers (docs/experiments/tune_adaptation.py)
 
 
-def _set_params(bundle: Bundle, values: dict[str, torch.Tensor]) -> None:
-    named = dict(bundle.model.named_parameters())
-    with torch.no_grad():
-        for n, v in values.items():
-            named[n].copy_(v)
-
-
-def _transcribe_all(bundle: Bundle, items, rules, tok, beam: int = DEFAULT_BEAM) -> list[str]:
-    return [transcribe(bundle.model, a, rules, tok, beam=beam) for a, _ in items]
+def _transcribe_all(
+    model: Whisper,
+    items: list[tuple[np.ndarray, str]],
+    rules: DecodingRules,
+    tok: TextTokenizer,
+    beam: int = DEFAULT_BEAM,
+) -> list[str]:
+    return [transcribe(model, a, rules, tok, beam=beam) for a, _ in items]
 
 
 def initial_values(bundle: Bundle) -> dict[str, torch.Tensor]:
@@ -88,19 +89,15 @@ def evaluate_speaker(
     `precision`: of the adaptation passes, MAML, fine-tuning and check alike (default: the
     bundle's, as the app)."""
     from dictation.adapt.augment import with_speed_copies
-    from dictation.adapt.inner_loop import autocast_for, resolve_precision
     from dictation.adapt.procedure import precision_of, speed_copies_of, steps_of
 
     torch.manual_seed(0)
     bundle = bundle or load_bundle()
     factors = speed_copies_of(bundle, speed_copies)
     used = resolve_precision(precision_of(bundle, precision))  # evaluation adapts on the CPU
-    bdir = backbone_dir()
-    tok, rules = TextTokenizer(bdir / "tokenizer.json"), DecodingRules.from_config(bdir / "config.json")
+    tok, rules = load_tokenizer_and_rules(backbone_dir())
     model = bundle.model.eval()
-    names = bundle.adapt_names
-    named = dict(model.named_parameters())
-    meta_init = {n: named[n].detach().clone() for n in names}
+    learner = Learner.from_bundle(bundle)  # the meta-learned initial values, put back at the end
     steps = steps_of(bundle, len(enroll), steps)
     refs = [t for _, t in test]
     out: dict = {
@@ -111,50 +108,31 @@ def evaluate_speaker(
         "beam": beam,
         "precision": used,
     }
+    with learner.restoring():
+        base_hyps = _transcribe_all(model, test, rules, tok, beam)
+        out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
 
-    base_hyps = _transcribe_all(bundle, test, rules, tok, beam)
-    out["base_wer"], out["base_cer"] = wer(refs, base_hyps), cer(refs, base_hyps)
-
-    t0 = time.perf_counter()
-    batch = make_batches(model, tok, with_speed_copies(enroll, factors))  # as the app on a CPU
-    params = {n: v.clone().requires_grad_(True) for n, v in meta_init.items()}
-    fast, losses = inner_loop(model, params, {n: bundle.inner_lrs[n] for n in names}, batch, steps, precision=used)
-    out["adapt_seconds"] = time.perf_counter() - t0
-    _set_params(bundle, {n: v.detach() for n, v in fast.items()})
-    hyps = _transcribe_all(bundle, test, rules, tok, beam)
-    out["adapted_wer"], out["adapted_cer"] = wer(refs, hyps), cer(refs, hyps)
-    out["adapt_losses"] = [round(x, 4) for x in losses]
-
-    if with_finetune:
-        init = initial_values(bundle)
-        params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
-        opt = torch.optim.Adam(params.values(), lr=finetune_lr)
         t0 = time.perf_counter()
-        for _ in range(steps):
-            opt.zero_grad()
-            with autocast_for(used):
-                loss = batch_loss(model, params, batch)
-            loss.backward()
-            opt.step()
-        out["finetune_seconds"] = time.perf_counter() - t0
-        out["finetune_lr"] = finetune_lr
-        _set_params(bundle, {n: v.detach() for n, v in params.items()})
-        ft_hyps = _transcribe_all(bundle, test, rules, tok, beam)
-        out["finetune_wer"], out["finetune_cer"] = wer(refs, ft_hyps), cer(refs, ft_hyps)
-        # Base of the non-meta-learned init, to tell the meta-trained base apart from stock.
-        _set_params(bundle, init)
-        stock_hyps = _transcribe_all(bundle, test, rules, tok, beam)
-        out["stock_unpadded_wer"] = wer(refs, stock_hyps)
-    if with_gate and len(enroll) >= 2:
-        from dictation.adapt.procedure import cross_check
-        from dictation.adapt.worker import decide_install
+        batch = make_batches(model, tok, with_speed_copies(enroll, factors))  # as the app on a CPU
+        fast, losses = learner.adapt(batch, steps, precision=used)
+        out["adapt_seconds"] = time.perf_counter() - t0
+        with learner.applied(fast):
+            hyps = _transcribe_all(model, test, rules, tok, beam)
+        out["adapted_wer"], out["adapted_cer"] = wer(refs, hyps), cer(refs, hyps)
+        out["adapt_losses"] = [round(x, 4) for x in losses]
 
-        _set_params(bundle, meta_init)
-        check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam, precision=used)
-        out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
-        out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
-        out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
-    _set_params(bundle, meta_init)
+        if with_finetune:
+            # From the non-meta-learned values, read with the meta-learned ones in the model.
+            init = initial_values(bundle)
+            out.update(_finetune(learner, init, batch, test, rules, tok, steps, finetune_lr, used, beam))
+        if with_gate and len(enroll) >= 2:
+            from dictation.adapt.procedure import cross_check
+            from dictation.adapt.worker import decide_install
+
+            check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam, precision=used)
+            out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
+            out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
+            out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
     # Per test phrase, so that a per-speaker change can be told from noise (resampling).
     base_counts, adapted_counts = word_errors(refs, base_hyps), word_errors(refs, hyps)
     out["utterances"] = {
@@ -163,6 +141,42 @@ def evaluate_speaker(
         "adapted_errors": [e for e, _ in adapted_counts],
     }
     out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
+    return out
+
+
+def _finetune(
+    learner: Learner,
+    init: dict[str, torch.Tensor],
+    batch: list[Batch],
+    test: list[tuple[np.ndarray, str]],
+    rules: DecodingRules,
+    tok: TextTokenizer,
+    steps: int,
+    lr: float,
+    precision: str,
+    beam: int,
+) -> dict:
+    """The plain fine-tuning baseline: Adam on the same parameters, steps and data from
+    `init` (the non-meta-learned values); its WER, and the WER of `init` unadapted. The
+    model holds the learner's initial values again afterwards."""
+    model, refs = learner.model, [t for _, t in test]
+    params = {n: v.clone().requires_grad_(True) for n, v in init.items()}
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        with autocast_for(precision):
+            loss = batch_loss(model, params, batch)
+        loss.backward()
+        opt.step()
+    out: dict = {"finetune_seconds": time.perf_counter() - t0, "finetune_lr": lr}
+    with learner.applied({n: v.detach() for n, v in params.items()}):
+        ft_hyps = _transcribe_all(model, test, rules, tok, beam)
+    out["finetune_wer"], out["finetune_cer"] = wer(refs, ft_hyps), cer(refs, ft_hyps)
+    # Base of the non-meta-learned init, to tell the meta-trained base apart from stock.
+    with learner.applied(init):
+        stock_hyps = _transcribe_all(model, test, rules, tok, beam)
+    out["stock_unpadded_wer"] = wer(refs, stock_hyps)
     return out
 
 

@@ -30,10 +30,11 @@ import torch
 
 from dictation.adapt.augment import Augmenter, with_speed_copies
 from dictation.adapt.inner_loop import autocast_for, batch_loss, inner_loop, make_batches, resolve_precision
+from dictation.adapt.learner import Learner
 from dictation.adapt.model.bundle import load_bundle, save_bundle, write_stock_bundle
 from dictation.adapt.model.loader import backbone_dir
 from dictation.app.audio import load_audio
-from dictation.app.decoding import TextTokenizer
+from dictation.app.decoding import TextTokenizer, load_tokenizer_and_rules
 from dictation.lab.corpus.readers import Utterance, read_manifest
 from dictation.lab.corpus.splits import tasks_by_split
 from dictation.lab.evaluate import initial_values
@@ -224,21 +225,27 @@ def task_losses(
 
 
 def evaluate_tasks(
-    model, params, lrs, tasks, tokenizer, dev, inner_steps, source_of: dict[str, str] | None = None
+    learner: Learner,
+    tasks: list,
+    tokenizer: TextTokenizer,
+    dev: torch.device,
+    inner_steps: int,
+    source_of: dict[str, str] | None = None,
 ) -> dict:
-    """Mean query loss before and after adaptation on fixed validation tasks, overall and,
-    given `source_of` (speaker -> corpus source), per source: `val_by_source` =
-    {source: [base, adapted, tasks]}."""
+    """Mean query loss before and after adaptation (float32, first order, from the
+    learner's initial values at its rates as trained so far) on fixed validation tasks,
+    overall and, given `source_of` (speaker -> corpus source), per source:
+    `val_by_source` = {source: [base, adapted, tasks]}."""
+    model = learner.model
     before, after, sources = [], [], []
     for spk, support, query in tasks:
         sources.append((source_of or {}).get(spk, "?"))
         s = make_batches(model, tokenizer, support, dev)
         q = make_batches(model, tokenizer, query, dev)
-        p0 = {n: v.detach().requires_grad_(True) for n, v in params.items()}
-        fast, _ = inner_loop(model, p0, {n: v.detach() for n, v in lrs.items()}, s, inner_steps)
+        fast, _ = learner.adapt(s, inner_steps)
         with torch.no_grad():
-            before.append(float(batch_loss(model, p0, q)))
-            after.append(float(batch_loss(model, {n: v.detach() for n, v in fast.items()}, q)))
+            before.append(float(batch_loss(model, {n: v.detach() for n, v in learner.init.items()}, q)))
+            after.append(float(batch_loss(model, fast, q)))
     by_source = {}
     for src in sorted(set(sources)):
         idx = [i for i, s in enumerate(sources) if s == src]
@@ -311,15 +318,13 @@ def train(
     # Non-meta-learned values (stock LayerNorms, zero LoRA-B): the fine-tuning baseline's start.
     init_values = {n: v.detach().cpu().clone() for n, v in initial_values(bundle).items()}
     model = bundle.model.to(dev)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    named = dict(model.named_parameters())
-    params = {n: torch.nn.Parameter(named[n].detach().clone()) for n in names}
-    lrs = {n: torch.nn.Parameter(bundle.inner_lrs[n].clone().to(dev)) for n in names}
+    # The initial values and inner rates the outer loop trains (the model's own are frozen).
+    learner = Learner.from_bundle(bundle, trainable=True)
+    params, lrs = learner.init, learner.inner_lrs
     opt = torch.optim.Adam(
         [{"params": list(params.values()), "lr": cfg.outer_lr}, {"params": list(lrs.values()), "lr": cfg.lr_lr}]
     )
-    tokenizer = TextTokenizer(backbone_dir() / "tokenizer.json")
+    tokenizer, _ = load_tokenizer_and_rules(backbone_dir())
 
     ckpt_path = run_dir / "checkpoint.pt"
     start, best, history = 0, math.inf, []
@@ -371,7 +376,7 @@ def train(
         return rec["val_loss_adapted"] + cfg.base_weight * rec["val_loss_base"]
 
     if rebaseline and rank == 0 and val_tasks:
-        rec0 = evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources)
+        rec0 = evaluate_tasks(learner, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources)
         best = val_score(rec0)
         record({**rec0, "step": start, "rebaseline": True})
 
@@ -394,9 +399,7 @@ def train(
         os.replace(tmp, ckpt_path)
 
     def export_bundle(step: int, metrics: dict) -> None:
-        with torch.no_grad():
-            for n in names:
-                named[n].copy_(params[n])
+        learner.restore()  # the trained initial values into the model, which save_bundle writes
         model.to("cpu")
         info = dict(bundle.info)
         info.update(
@@ -431,11 +434,7 @@ def train(
             raise SystemExit("--export-checkpoint runs in one process, not under torchrun")
         if not ckpt_path.is_file():
             raise SystemExit(f"--export-checkpoint: no checkpoint in {run_dir}")
-        metrics = (
-            evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources)
-            if val_tasks
-            else {}
-        )
+        metrics = evaluate_tasks(learner, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources) if val_tasks else {}
         export_bundle(start, {k: v for k, v in metrics.items() if k.startswith("val_")})
         record({**metrics, "step": start, "exported_checkpoint": True})
         return {"step": start, "best": best}
@@ -479,7 +478,7 @@ def train(
             "tasks": labels,
         }
         if rank == 0 and val_tasks and step % cfg.eval_every == 0:
-            rec.update(evaluate_tasks(model, params, lrs, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources))
+            rec.update(evaluate_tasks(learner, val_tasks, tokenizer, dev, cfg.inner_steps, val_sources))
             score = val_score(rec)
             if score < best:
                 best = score
@@ -490,7 +489,7 @@ def train(
             history.append(rec)
             if step % cfg.checkpoint_every == 0:
                 save_checkpoint(step)
-        if stop_now(cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes, world, dev):
+        if stop_now(bool(cfg.max_minutes) and (time.time() - t_start) / 60 > cfg.max_minutes, world, dev):
             print(f"time limit reached at step {step}", flush=True)
             break
     stream.close()
