@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -178,7 +179,7 @@ def check_parity(
         return (emb[tokens].astype(np.float32) + pos[offset : offset + len(tokens)])[None]
 
     rng = np.random.default_rng(seed)
-    report = {
+    report: dict[str, Any] = {
         "graph": decoder,
         "cross_kv_max_abs": 0.0,
         "logits_max_abs": 0.0,

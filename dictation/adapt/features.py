@@ -9,6 +9,7 @@ floor below the utterance maximum, scaled as (x + 4) / 4.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,10 +20,10 @@ from dictation.app.audio.constants import SAMPLE_RATE
 N_FFT = 400
 HOP = 160
 N_MELS = 80
-VTLN_KNEE = 0.85  # cut-off of the mel filters' warp, as a share of Nyquist (scripts/vtln_probe.py)
+VTLN_KNEE = 0.85  # cut-off of the mel filters' warp, as a share of Nyquist (docs/experiments/vtln_probe.py)
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+def _hz_to_mel(f: npt.ArrayLike) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above."""
     f = np.asarray(f, dtype=np.float64)
     mel = f / (200.0 / 3)
@@ -30,7 +31,7 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     return np.where(log_region, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
 
 
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+def _mel_to_hz(m: npt.ArrayLike) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     f = m * (200.0 / 3)
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), f)
@@ -56,6 +57,10 @@ class LogMel(nn.Module):
     """Waveform (batch, samples) at 16 kHz -> normalised log-mel (batch, 80, frames).
 
     `warp`: vocal-tract-length normalisation factor of the mel filters (1.0: none)."""
+
+    cos_kernel: torch.Tensor  # buffers: constants that move with the module (.to)
+    sin_kernel: torch.Tensor
+    mel: torch.Tensor
 
     def __init__(self, warp: float = 1.0) -> None:
         super().__init__()

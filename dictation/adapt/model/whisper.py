@@ -179,7 +179,7 @@ class Block(nn.Module):
             v = torch.cat([past_kv[1], v], dim=1)
         x = x + self.attn.attend(q, k, v, causal, self_mask)
         if self.cross_attn is not None:
-            assert cross_kv is not None
+            assert cross_kv is not None and self.cross_attn_ln is not None
             h = self.cross_attn_ln(x)
             x = x + self.cross_attn.attend(self.cross_attn.query(h), cross_kv[0], cross_kv[1], False, cross_mask)
         x = x + self.mlp(self.mlp_ln(x))
@@ -194,6 +194,8 @@ def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> tor
 
 
 class AudioEncoder(nn.Module):
+    positional_embedding: torch.Tensor  # a buffer (not trained, not adapted)
+
     def __init__(self, cfg: WhisperConfig) -> None:
         super().__init__()
         d = cfg.d_model
@@ -261,7 +263,8 @@ class TextDecoder(nn.Module):
 
     def cross_kv(self, audio: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-layer cross-attention keys/values, computed once per utterance."""
-        return [(b.cross_attn.key(audio), b.cross_attn.value(audio)) for b in self.blocks]
+        attns = [block.cross_attn for block in self.blocks]
+        return [(a.key(audio), a.value(audio)) for a in attns if isinstance(a, MultiHeadAttention)]
 
     def forward(
         self,

