@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
+import logging.handlers
 import os
 import shutil
 import signal
@@ -230,6 +232,66 @@ def test_killed_worker_leaves_profile_as_it_was(home, monkeypatch, tmp_path):
     # The dead worker's staging dir is ignored, and removed by the next run.
     assert len(reopened.clean_stale_staging()) == 1
     assert not list(profile.path.glob(".stage-*"))
+
+
+@pytest.fixture()
+def app_log(home):
+    """The app's logging set-up in this (the app's) process; undone afterwards."""
+    from dictation.app import logs
+
+    root = logging.getLogger()
+    level = root.level
+    path = logs.setup_logging()
+    assert path is not None
+    yield path
+    for handler in logs._installed:
+        root.removeHandler(handler)
+        handler.close()
+    logs._installed.clear()
+    root.setLevel(level)
+
+
+def lines_of(path: Path, pid: int | None) -> list[str]:
+    """The log lines process `pid` wrote into `path` (the file format names the process)."""
+    return [line for line in path.read_text().splitlines() if f" {pid} " in line] if path.exists() else []
+
+
+def test_worker_logs_into_the_apps_log_file(home, app_log):
+    make_profile("anna", 2)
+    logging.getLogger("dictation.test").info("the app's own line")
+    job = AdaptationJob("anna", device="cpu")
+    job.start()
+    events = run_until(job, lambda e: False)
+    assert events[-1]["type"] == "error"
+    job._process.join(10)
+    mine = lines_of(app_log, os.getpid())
+    assert any("INFO dictation.test: the app's own line" in line for line in mine)
+    theirs = lines_of(app_log, job.pid)
+    assert any("INFO dictation.adapt.worker: adapting profile 'anna'" in line for line in theirs), theirs
+    assert any(
+        "adaptation of profile 'anna' ended: profile 'anna' has 2 takes; record at least 3" in line for line in theirs
+    ), theirs
+
+
+def test_worker_follows_the_app_when_it_rotates_the_log_file(home, monkeypatch, app_log):
+    """Only the app rotates the file; the worker, appending to it, writes into the new file
+    after a rotation (not into the renamed backup) and rotates nothing itself."""
+    from dictation.app import logs
+
+    make_profile("anna", 3)
+    use_target(monkeypatch, "slow_adapt")
+    job = AdaptationJob("anna", steps=100000, device="cpu")
+    job.start()
+    run_until(job, lambda e: any(x["type"] == "progress" for x in e))
+    rotating = next(h for h in logs._installed if isinstance(h, logging.handlers.RotatingFileHandler))
+    rotating.doRollover()  # what the app's handler does when the file is full
+    job.cancel()
+    assert job.wait(timeout=JOB_TIMEOUT)[-1] == {"type": "error", "message": "cancelled"}
+    job._process.join(10)
+    backup = app_log.with_name(app_log.name + ".1")
+    assert any("adapting profile 'anna'" in line for line in lines_of(backup, job.pid))
+    assert any("ended: cancelled" in line for line in lines_of(app_log, job.pid)), lines_of(backup, job.pid)
+    assert not app_log.with_name(app_log.name + ".2").exists()
 
 
 def test_crash_without_result_is_reported(home, monkeypatch):

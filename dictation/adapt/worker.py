@@ -19,6 +19,12 @@ or crashed worker leaves it as it was; its staging dir is removed next time.
 
 Events put on the queue: see ``dictation.app.adapt_job``. This module imports no torch at
 module level: the spawn start-up imports it before the thread limits are set.
+
+The worker logs into the app's log file (``dictation.app.logs``), appending without
+rotating it: only the app's process rotates the file, and the worker reopens it after a
+rotation. Records sent to the parent over the events queue would also keep one writer,
+but would reach the file only when the parent polls, and the last ones, still in the
+queue's feeder thread, die with a crashed worker: the lines that explain the crash.
 """
 
 from __future__ import annotations
@@ -31,9 +37,7 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -84,10 +88,14 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
             os.nice(10)  # the desktop (and dictation) keep priority over adaptation
     # Ctrl-C in a terminal reaches the whole process group; the parent decides (cancel).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.INFO, format="adapt-worker %(levelname)s %(name)s: %(message)s")
+    _log_to_the_app_file()
 
     def emit(event: dict) -> None:
+        if event.get("type") in ("done", "error"):
+            log.info("adaptation of profile %r ended: %s", profile_name, event.get("reason") or event.get("message"))
         events.put(event)
+
+    log.info("adapting profile %r (device %s, %d threads)", profile_name, device, threads)
 
     try:
         from dictation.app.profiles import Profile
@@ -102,13 +110,21 @@ def run(profile_name: str, steps: int | None, device: str, events: Any, cancel: 
         elif isinstance(exc, WorkerError) or _is_profile_error(exc):
             emit({"type": "error", "message": str(exc)})
         else:
-            traceback.print_exc(file=sys.stderr)
+            log.exception("adaptation of profile %r failed", profile_name)
             emit(
                 {
                     "type": "error",
                     "message": f"adaptation failed: {type(exc).__name__}: {exc}; your previous model is unchanged",
                 }
             )
+
+
+def _log_to_the_app_file() -> None:
+    """Log into the app's log file (and stderr), appending without rotating: the app's
+    own process rotates the file (`dictation.app.logs.setup_logging`, `rotate`)."""
+    from dictation.app.logs import setup_logging
+
+    setup_logging(rotate=False)
 
 
 def _is_profile_error(exc: BaseException) -> bool:

@@ -43,11 +43,16 @@ def log_file() -> Path:
     return log_dir() / LOG_FILE
 
 
-def setup_logging(debug: bool = False, console_level: int = logging.WARNING) -> Path | None:
+def setup_logging(debug: bool = False, console_level: int = logging.WARNING, rotate: bool = True) -> Path | None:
     """Send log records to the rotated file and to stderr; returns the file's path.
 
     With `debug`, both get DEBUG. If the log directory cannot be created (read-only home,
     full disk) the app still runs with console logging only, and None is returned.
+    `rotate=False` is for the app's child processes (the adaptation worker): they append
+    to the same file without ever rotating it, and reopen it when the app has rotated it
+    (a RotatingFileHandler in each process would rotate the file under the other, which
+    then writes into the renamed backup and rotates that in turn). Lines stay whole:
+    both append (O_APPEND), a record per write.
     """
     root = logging.getLogger()
     for handler in _installed:
@@ -65,8 +70,12 @@ def setup_logging(debug: bool = False, console_level: int = logging.WARNING) -> 
     try:
         directory = ensure_private_dir(log_dir())
         path = directory / LOG_FILE
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=True
+        handler = (
+            logging.handlers.RotatingFileHandler(
+                path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=True
+            )
+            if rotate
+            else logging.handlers.WatchedFileHandler(path, encoding="utf-8", delay=True)
         )
     except OSError as exc:
         path, problem = None, str(exc)
