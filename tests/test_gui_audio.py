@@ -52,6 +52,8 @@ def say(qtbot, window, widget, mic, wav: Path | None, hold_ms: int = 1500) -> No
         assert player.returncode == 0, player.stderr.read()
         qtbot.wait(400)  # the tail of the clip reaches the capture
     qtbot.keyRelease(widget, Qt.Key.Key_Space)
+    # A release counts once no press follows within a few tens of ms (an unflagged repeat).
+    qtbot.waitUntil(lambda: not window.profile_pages.key.is_held(), timeout=2000)
 
 
 def test_full_flow_through_the_virtual_microphone(virtual_mic, qtbot, tmp_path, monkeypatch, model_cache):

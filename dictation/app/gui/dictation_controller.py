@@ -1,9 +1,15 @@
-"""The dictation flow, apart from any window: take, live preview, transcription, delivery.
+"""The dictation flow, apart from any window: take, live decoding, transcription, delivery.
 
 Any trigger may call `start()` / `stop()` (Space in the window, the on-screen button, and
 later a tray icon or a system-wide key); any view may listen to the signals. Delivering a
 dictation means: the `dictated` signal (views put the text where they show it), the
 profile's history, and the clipboard when the profile's settings ask for it.
+
+Nothing the user says is lost: a take of any length is decoded while it is recorded
+(`LiveTake`: pieces that ended at a pause are decoded meanwhile, only the tail at
+release); its audio is kept (`PendingKeeper`) from release until its text is
+delivered, so a failed transcription can be retried and a crash leaves it to be offered
+at the next start.
 """
 
 from __future__ import annotations
@@ -13,23 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 
 from dictation.app.commands import apply_commands
+from dictation.app.gui.corrections import apply_correction
+from dictation.app.gui.live_take import LiveTake
+from dictation.app.gui.pending_keeper import Kept, KeptDictations, PendingKeeper
 from dictation.app.gui.profile_session import ProfileSession
 from dictation.app.gui.recorder import Recorder
+from dictation.app.gui.take_watcher import TakeWatcher
 from dictation.app.gui.transcription_service import TranscriptionService
 from dictation.app.profiles import ProfileError
 
 log = logging.getLogger(__name__)
 
-# Live preview while the key is held: one partial transcription in flight at a time, of
-# at most the last PARTIAL_MAX_SECONDS, so the final transcription waits for at most
-# one short partial.
-PARTIAL_INTERVAL_MS = 900
-PARTIAL_MIN_SECONDS = 0.8
-PARTIAL_MAX_SECONDS = 8.0
+# The capture keeps at most 600 s of a take (MicrophoneStream's max_take_seconds) and
+# drops what comes later: the take is ended just before, and its text delivered.
+MAX_TAKE_SECONDS = 598.0
+CAP_NOTE = (
+    "This dictation reached the {limit} limit of one take and was ended there; "
+    "everything up to that point was kept. Press again to go on."
+)
 
 
 class DictationController(QObject):
@@ -43,6 +54,10 @@ class DictationController(QObject):
       history_added(str): text kept in the profile's history.
       status(str text, str state): a message for the user; state "idle", "good" or "bad".
       correction_saved(): the correction of the last dictation was saved.
+      corrected(str old_text, str new_text): the last dictation's text was corrected;
+        views replace it where they show it.
+      pending_changed(int): how many dictations wait with their audio kept, untranscribed
+        (a failed transcription, or left by a crash); `retry_pending` transcribes them.
       file_transcribed(Path, str), file_failed(Path, str message): `transcribe_file` results.
     """
 
@@ -52,6 +67,8 @@ class DictationController(QObject):
     history_added = Signal(str)
     status = Signal(str, str)
     correction_saved = Signal()
+    corrected = Signal(str, str)
+    pending_changed = Signal(int)
     file_transcribed = Signal(object, str)
     file_failed = Signal(object, str)
 
@@ -66,17 +83,22 @@ class DictationController(QObject):
         self.recorder = recorder
         self.transcription = transcription
         self.session = session
+        self.kept = KeptDictations(PendingKeeper(session), self)
+        self.kept.changed.connect(self.pending_changed)
+        self.watcher = TakeWatcher(transcription, self)
+        self.watcher.partial.connect(self._partial)
+        self.watcher.cap_reached.connect(self._cap_reached)
+        self.max_take_seconds = MAX_TAKE_SECONDS
         self.last_audio: np.ndarray | None = None
         self.last_hypothesis = ""
+        self.last_text = ""  # what the last dictation put in the text (after commands)
         self._listening = False
         self._stopping = False
+        self._capped = False
         self._unavailable = ""  # why there is no microphone, for a refused start
-        self._partial_busy = False
-        self._partial_timer = QTimer(self)
-        self._partial_timer.setInterval(PARTIAL_INTERVAL_MS)
-        self._partial_timer.timeout.connect(self._partial_tick)
         recorder.recording_changed.connect(self._recording_changed)
         recorder.error.connect(self._recording_error)
+        session.opened.connect(self._profile_opened)
 
     # -- triggers ------------------------------------------------------------------------
 
@@ -94,9 +116,13 @@ class DictationController(QObject):
         if not self.recorder.begin():
             self.status.emit(self._unavailable or "No microphone.", "bad")
             return False
+        live = LiveTake(self.recorder.source, self.session.settings.get("beam"), self)
+        self._capped = False
         self._set_listening(True)
-        if self.session.settings.get("live_preview", True):
-            self._partial_timer.start()
+        if live.readable():
+            self.transcription.current_transcriber(live.start_decoding, self._model_unavailable)
+        preview = bool(self.session.settings.get("live_preview", True))
+        self.watcher.watch(live, preview, int(self.max_take_seconds * self.recorder.sample_rate))
         return True
 
     def stop(self) -> None:
@@ -108,9 +134,14 @@ class DictationController(QObject):
             audio = self.recorder.end()  # a lost device still hands over what it captured
         finally:
             self._stopping = False
+        live = self.watcher.stop()
         self._set_listening(False)
-        if audio is not None:
-            self.dictate(audio, self.recorder.sample_rate)
+        if audio is None or audio.size == 0:
+            if live is not None:
+                live.cancel()
+            return
+        note = CAP_NOTE.format(limit=_duration(self.max_take_seconds)) if self._capped else ""
+        self._transcribe_take(audio, self.recorder.sample_rate, live, note)
 
     def toggle(self) -> None:
         """Start, or stop a running take (for triggers without a key release)."""
@@ -134,96 +165,165 @@ class DictationController(QObject):
             self.listening_changed.emit(listening)
 
     def _recording_changed(self, recording: bool) -> None:
-        if recording:
+        if recording or self._stopping:
             return
-        self._partial_timer.stop()
-        if not self._stopping:  # cancelled or failed elsewhere: no take will come
-            self._set_listening(False)
+        live = self.watcher.stop()  # cancelled or failed elsewhere: no take will come
+        if live is not None:
+            live.cancel()
+        self._set_listening(False)
 
     def _recording_error(self, message: str) -> None:
         if self._listening:
             self.status.emit(message, "bad")
 
-    # -- live preview --------------------------------------------------------------------
+    def _model_unavailable(self, message: str) -> None:
+        log.warning("no model for live decoding (the take is decoded at release): %s", message)
 
-    def _partial_tick(self) -> None:
-        """Transcribe the take so far (its last few seconds) and show it as a preview."""
-        if self._partial_busy or not self._listening:
-            return
-        audio = self.recorder.snapshot()
-        rate = self.recorder.sample_rate
-        if audio is None or audio.size < PARTIAL_MIN_SECONDS * rate:
-            return
-        audio = audio[-int(PARTIAL_MAX_SECONDS * rate) :]
-        self._partial_busy = True
+    # -- while the take runs -------------------------------------------------------------
 
-        def done(transcript: Any) -> None:
-            self._partial_busy = False
-            if self._listening:  # the final text may already be on its way
-                self.partial.emit(str(transcript.text))
+    def _partial(self, text: str) -> None:
+        if self._listening:
+            self.partial.emit(text)
 
-        def failed(message: str) -> None:
-            self._partial_busy = False
-            log.debug("partial transcription failed: %s", message)
-
-        self.transcription.transcribe(audio, rate, done, failed, beam=1)  # greedy: half the CPU
+    def _cap_reached(self) -> None:
+        """The take is as long as the capture keeps: end it and deliver what was said."""
+        self._capped = True
+        self.stop()
 
     # -- transcripts ---------------------------------------------------------------------
 
     def dictate(self, audio: np.ndarray, sample_rate: int) -> None:
-        """Transcribe a take off the GUI thread, then deliver it."""
-        self.status.emit("Transcribing\u2026", "idle")
-        self.transcription.transcribe(
-            audio,
-            sample_rate,
-            # Looked up when the result comes, so a test may wrap `_dictated`.
-            lambda transcript: self._dictated(audio, transcript),
-            lambda message: self.status.emit(f"Transcription failed: {message}", "bad"),
-            beam=self.session.settings.get("beam"),
-        )
+        """Keep and transcribe a take recorded elsewhere, then deliver it."""
+        self._transcribe_take(audio, sample_rate, None, "")
 
-    def _dictated(self, audio: np.ndarray, transcript: Any) -> None:
+    def _transcribe_take(self, audio: np.ndarray, sample_rate: int, live: LiveTake | None, note: str) -> None:
+        kept, error = self.kept.keep(audio, sample_rate)  # before anything can fail
+        if error:
+            note = f"{note} (Its recording could not be saved to disk: {error}.)".strip()
+        self.status.emit("Transcribing\u2026", "idle")
+
+        # `_dictated` is looked up when the result comes, so a test may wrap it.
+        def done(transcript: Any) -> None:
+            self._dictated(audio, transcript, kept, note)
+
+        def failed(message: str) -> None:
+            self._failed(kept, message)
+
+        job = live.finish_job(audio) if live is not None else None
+        if job is None:  # nothing decoded while recording: the whole take now
+            self.transcription.transcribe(audio, sample_rate, done, failed, beam=self.session.settings.get("beam"))
+        else:
+            self.transcription.submit(job, done, failed)
+
+    def _dictated(self, audio: np.ndarray, transcript: Any, kept: Kept | None = None, note: str = "") -> None:
         settings = self.session.settings
         hypothesis = str(transcript.text).strip()
         text = apply_commands(hypothesis) if settings.get("commands") else hypothesis
         if not text.strip():
-            self.status.emit("Nothing was recognised. Hold the key while you speak.", "idle")
+            self.kept.delivered(kept)  # nothing to deliver
+            self._say("idle", "Nothing was recognised. Hold the key while you speak.", note)
             return
-        self.last_audio, self.last_hypothesis = audio, hypothesis
+        self.last_audio, self.last_hypothesis, self.last_text = audio, hypothesis, text
         self.dictated.emit(text, hypothesis)
-        self.add_to_history(text)
-        if settings.get("auto_copy"):
+        history_error = self._save_history(text)
+        self.history_added.emit(text)
+        copied = bool(settings.get("auto_copy"))
+        if copied:
             QGuiApplication.clipboard().setText(text)
-            self.status.emit("Copied to the clipboard.", "good")
+        if history_error and not copied:
+            # Only in the text area now: the audio stays, to be offered at the next start.
+            self.kept.left_on_disk(kept)
+            self._say("bad", f"Could not save to history: {history_error}. Its recording is kept.", note)
+            return
+        self.kept.delivered(kept)
+        if history_error:
+            self._say("bad", f"Could not save to history: {history_error}. The text was copied to the clipboard.", note)
         else:
-            self.status.emit("", "idle")
+            self._say("good" if copied else "idle", "Copied to the clipboard." if copied else "", note)
+
+    def _say(self, state: str, *parts: str) -> None:
+        self.status.emit(" ".join(part for part in parts if part), state)
+
+    def _failed(self, kept: Kept, message: str) -> None:
+        self.kept.failed(kept)
+        self.status.emit(
+            f"Transcription failed: {message}. The recording is kept: \u201cTranscribe again\u201d tries once more.",
+            "bad",
+        )
+
+    def _save_history(self, text: str) -> str:
+        """Append `text` to the open profile's history; the error in words, "" if saved."""
+        profile = self.session.profile
+        if profile is None:
+            return ""
+        try:
+            profile.append_history(text)
+        except (ProfileError, OSError) as exc:
+            return str(exc)
+        return ""
 
     def add_to_history(self, text: str) -> None:
         """Keep `text` in the open profile's history (and tell the views)."""
-        profile = self.session.profile
-        if profile is not None:
-            try:
-                profile.append_history(text)
-            except (ProfileError, OSError) as exc:
-                self.status.emit(f"Could not save to history: {exc}", "bad")
+        error = self._save_history(text)
+        if error:
+            self.status.emit(f"Could not save to history: {error}", "bad")
         self.history_added.emit(text)
 
+    # -- kept dictations -----------------------------------------------------------------
+
+    def _profile_opened(self, profile: Any) -> None:
+        """Another profile opened: offer the dictations it (or no profile) still keeps
+        (`pending_changed`)."""
+        self.forget_last()
+        self.kept.reload()
+
+    def retry_pending(self) -> None:
+        """Transcribe the kept dictations again; each is discarded once delivered."""
+        ready, errors = self.kept.take_for_retry()
+        for error in errors:
+            self.status.emit(f"A kept recording cannot be read ({error}).", "bad")
+        for kept, audio in ready:
+            self._transcribe_kept(kept, audio)
+
+    def _transcribe_kept(self, kept: Kept, audio: np.ndarray) -> None:
+        self.status.emit("Transcribing\u2026", "idle")
+        self.transcription.transcribe(
+            audio,
+            16000,
+            lambda transcript: self._dictated(audio, transcript, kept),
+            lambda message: self._failed(kept, message),
+            beam=self.session.settings.get("beam"),
+        )
+
+    def discard_pending(self) -> None:
+        """Delete the kept recordings waiting to be transcribed (the user asked to)."""
+        self.kept.discard_waiting()
+
+    # -- corrections ---------------------------------------------------------------------
+
     def save_correction(self, corrected: str) -> None:
-        """Save the last dictation's audio with the corrected text, for the next adaptation."""
+        """Save the last dictation's audio with the corrected text, for the next adaptation,
+        and put the corrected text where the wrong one went (text area, history, clipboard)."""
         profile = self.session.profile
         if profile is None or self.last_audio is None:
             return
+        old = self.last_text
         try:
-            profile.add_correction(self.last_audio, self.last_hypothesis, corrected)
+            new, problem = apply_correction(
+                profile, self.session.settings, self.last_audio, self.last_hypothesis, old, corrected
+            )
         except (ProfileError, OSError) as exc:
             self.status.emit(f"The correction could not be saved: {exc}", "bad")
             return
+        if old and new != old:
+            self.last_text = new
+            self.corrected.emit(old, new)
         self.correction_saved.emit()
-        self.status.emit("Correction saved. It will be used the next time you adapt.", "good")
+        self._say("good", "Correction saved. It will be used the next time you adapt.", problem)
 
     def forget_last(self) -> None:
         """Another profile opened: the last dictation is not its to correct."""
-        self.last_audio, self.last_hypothesis = None, ""
+        self.last_audio, self.last_hypothesis, self.last_text = None, "", ""
 
     # -- files ---------------------------------------------------------------------------
 
@@ -236,3 +336,10 @@ class DictationController(QObject):
             lambda message: self.file_failed.emit(path, message),
             beam=self.session.settings.get("beam"),
         )
+
+
+def _duration(seconds: float) -> str:
+    """E.g. "10-minute" or "6-second" (rounded)."""
+    if seconds >= 90:
+        return f"{round(seconds / 60)}-minute"
+    return f"{round(seconds)}-second"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -14,16 +14,36 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from dictation.app.gui.dictation_bars import NoticeBar, PendingBar
 from dictation.app.gui.level_meter import LevelMeter
 from dictation.app.gui.style import label, set_state
 
 if TYPE_CHECKING:
     from dictation.app.gui.dictation_controller import DictationController
+
+
+TALK_TEXT = "Hold to talk"
+TALK_TEXT_RECORDING = "Listening\u2026 release to stop"
+LAST_DICTATION_PLACEHOLDER = "Appears here; fix any mistakes"
+
+
+class TalkButton(QPushButton):
+    """The hold-to-talk button, as wide as its longer text in whatever font the style
+    gives it, so that starting a take does not widen the window."""
+
+    def _widened(self, hint: QSize) -> QSize:
+        metrics = self.fontMetrics()
+        extra = metrics.horizontalAdvance(TALK_TEXT_RECORDING) - metrics.horizontalAdvance(self.text())
+        return QSize(hint.width() + max(0, extra), hint.height())
+
+    def sizeHint(self) -> QSize:  # QPushButton's minimumSizeHint is its sizeHint
+        return self._widened(super().sizeHint())
 
 
 class DictationView(QWidget):
@@ -45,12 +65,20 @@ class DictationView(QWidget):
         self.rec_indicator = label("Ready", "idle", wrap=False)
         self.meter = LevelMeter()
         self.status = label("", "idle")
+        # A long status (a live preview, an error) wraps instead of widening the window.
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notice_bar = NoticeBar()
+        self.notices, self.dismiss_notices_button = self.notice_bar.text, self.notice_bar.dismiss_button
+        self.pending_bar = PendingBar()
+        self.pending_label = self.pending_bar.text
+        self.retry_button, self.discard_button = self.pending_bar.retry_button, self.pending_bar.discard_button
+        self._last_insert: QTextCursor | None = None  # selects the last dictation's text
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText(
             "Hold Space (when you are not typing here) or hold the button below, speak, then "
             "release. Your words appear here; you can edit them."
         )
-        self.talk_button = QPushButton("Hold to talk")
+        self.talk_button = TalkButton(TALK_TEXT)
         self.talk_button.setObjectName("talk")
         self.talk_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.copy_button = QPushButton("Copy")
@@ -58,7 +86,10 @@ class DictationView(QWidget):
         self.auto_copy = QCheckBox("Copy to clipboard automatically")
 
         self.correction_edit = QLineEdit()
-        self.correction_edit.setPlaceholderText("Your last dictation appears here; fix any mistakes")
+        self.correction_edit.setPlaceholderText(LAST_DICTATION_PLACEHOLDER)
+        # Wide enough for its placeholder whatever the window's width.
+        placeholder_width = self.correction_edit.fontMetrics().horizontalAdvance(LAST_DICTATION_PLACEHOLDER)
+        self.correction_edit.setMinimumWidth(placeholder_width + 24)
         self.correct_button = QPushButton("Mark as correct")
         self.correct_button.setToolTip(
             "Saves this recording with the corrected text; it is used the next time you adapt."
@@ -75,11 +106,13 @@ class DictationView(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.rec_indicator)
         top.addWidget(self.meter, 1)
+        # Here rather than among the buttons: that row stays narrow enough for the window's
+        # first size once styled (it widened the window at the first dictation).
+        top.addWidget(self.auto_copy)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.talk_button)
         buttons.addStretch(1)
-        buttons.addWidget(self.auto_copy)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.clear_button)
 
@@ -91,10 +124,12 @@ class DictationView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.notice_bar)
         left_layout.addLayout(top)
         left_layout.addWidget(self.text, 1)
         left_layout.addLayout(buttons)
         left_layout.addLayout(correction)
+        left_layout.addWidget(self.pending_bar)
         left_layout.addWidget(self.status)
 
         right = QWidget()
@@ -135,6 +170,10 @@ class DictationView(QWidget):
         controller.history_added.connect(self.add_history_item)
         controller.status.connect(self.show_status)
         controller.correction_saved.connect(self.correction_done)
+        controller.corrected.connect(self.replace_last_dictation)
+        controller.pending_changed.connect(self.pending_bar.set_count)
+        self.pending_bar.retry_requested.connect(controller.retry_pending)
+        self.pending_bar.discard_requested.connect(controller.discard_pending)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -153,10 +192,10 @@ class DictationView(QWidget):
     def set_recording(self, recording: bool) -> None:
         if recording:
             set_state(self.rec_indicator, "\u25cf Recording", "recording")
-            self.talk_button.setText("Listening\u2026 release to stop")
+            self.talk_button.setText(TALK_TEXT_RECORDING)
         else:
             set_state(self.rec_indicator, "Ready", "idle")
-            self.talk_button.setText("Hold to talk")
+            self.talk_button.setText(TALK_TEXT)
         self.talk_button.setProperty("recording", recording)
         self.talk_button.style().unpolish(self.talk_button)
         self.talk_button.style().polish(self.talk_button)
@@ -191,7 +230,29 @@ class DictationView(QWidget):
         """A finished dictation: `text` goes into the text area, `hypothesis` (what was
         recognised) into the correction field."""
         self.append_transcript(text)
+        # A cursor selecting the inserted words follows edits made elsewhere in the text,
+        # so a correction can replace exactly them later.
+        end = self.text.textCursor().position()
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(end - _qt_length(text))
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        self._last_insert = cursor
         self.set_last_dictation(hypothesis)
+
+    def replace_last_dictation(self, old: str, new: str) -> None:
+        """The last dictation was corrected: replace its words in the text area (unless
+        the user changed them there already) and its history entry."""
+        cursor = self._last_insert
+        if cursor is not None and cursor.selectedText().replace("\u2029", "\n") == old:
+            start = min(cursor.position(), cursor.anchor())
+            cursor.insertText(new)
+            cursor.setPosition(start)
+            cursor.setPosition(start + _qt_length(new), QTextCursor.MoveMode.KeepAnchor)
+        for row in range(self.history.count()):
+            item = self.history.item(row)
+            if item.text() == old:  # newest first: the first match is the last dictation
+                item.setText(new)
+                break
 
     def copy_text(self) -> None:
         """Copy the selection, or all of the text area when nothing is selected."""
@@ -216,6 +277,13 @@ class DictationView(QWidget):
             return
         self.correction_submitted.emit(corrected)
 
+    def add_notice(self, text: str) -> None:
+        """Show a notice until dismissed (the same notice once)."""
+        self.notice_bar.add(text)
+
+    def clear_notices(self) -> None:
+        self.notice_bar.clear()
+
     def set_history(self, entries: list[dict]) -> None:
         self.history.clear()
         for entry in reversed(entries):  # newest first
@@ -232,3 +300,8 @@ class DictationView(QWidget):
 
     def _history_to_text(self, item: QListWidgetItem) -> None:
         self.append_transcript(item.text())
+
+
+def _qt_length(text: str) -> int:
+    """Length in a QTextDocument's positions (UTF-16 units, as Qt counts)."""
+    return len(text.encode("utf-16-le")) // 2

@@ -10,10 +10,16 @@ from dictation.app.profiles import Profile, ProfileError
 from dictation.app.runtime import ModelMissingError, bundled_model_version
 
 
-def model_in_use(profile: Profile | None) -> str:
-    """E.g. "adapted to your voice on 2025-01-02 10:30", or "base model (not adapted yet)"."""
+def model_in_use(profile: Profile | None, loaded_kind: str | None = None) -> str:
+    """E.g. "adapted to your voice on 2025-01-02 10:30", or "base model (not adapted yet)".
+    `loaded_kind`: the model really loaded ("adapted", "previous", "base"; None: not
+    known yet); an adapted model that could not be loaded is not said to be in use."""
     if profile is None or profile.model_dir() is None:
         return "base model (not adapted yet)"
+    if loaded_kind == "base":
+        return "base model (your adapted model could not be loaded)"
+    if loaded_kind == "previous":
+        return "your previous adapted model (the newest could not be loaded)"
     try:
         meta = profile.metadata
     except ProfileError:

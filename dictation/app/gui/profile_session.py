@@ -38,10 +38,15 @@ def write_gui_state(state: dict) -> None:
 class ProfileSession(QObject):
     """Which profile is open, with its settings (every known key present).
 
-    Signals: settings_save_failed(str message).
+    Signals: settings_save_failed(str message); opened(Profile): a profile was opened;
+    notice(str): what the profile left out or set aside when it opened (unreadable
+    takes, damaged settings replaced by defaults), said once per opening, never a
+    refusal of the profile.
     """
 
     settings_save_failed = Signal(str)
+    opened = Signal(object)
+    notice = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -66,6 +71,13 @@ class ProfileSession(QObject):
         settings = with_defaults(profile.settings())
         self.profile, self.settings = profile, settings
         write_gui_state({**read_gui_state(), "last_profile": profile.name})
+        self.opened.emit(profile)
+        try:
+            notice = profile.notice()
+        except (ProfileError, OSError) as exc:  # reading what is damaged failed too: say so
+            notice = f"Some files of profile {profile.name!r} cannot be read ({exc})."
+        if notice:
+            self.notice.emit(notice)
         return profile
 
     def close(self) -> None:

@@ -53,6 +53,14 @@ class MicrophoneSource:
         """The running take so far (for the live preview)."""
         return self.stream.peek_take()
 
+    def peek_take_blocks(self, first: int = 0) -> tuple[list[np.ndarray], int]:
+        """The running take's new blocks at the device's rate (for reading it as it grows)."""
+        return self.stream.peek_take_blocks(first)
+
+    def check(self) -> None:
+        """DeviceLostError if the device went away or stalled (call between takes only)."""
+        self.stream.check()
+
     def level(self) -> float:
         # A dB scale (-60..0 dBFS -> 0..1) shows quiet speech, unlike a linear one.
         return min(1.0, max(0.0, (self.stream.level.rms_dbfs + 60.0) / 60.0))

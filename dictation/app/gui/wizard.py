@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from dictation.app.enrollment import Prompt, TakeCheck
@@ -75,6 +76,11 @@ class EnrollmentWizard(QWidget):
         self.next_button.clicked.connect(self.next_prompt)
         self.more_button.clicked.connect(self.start_session)
         self.adapt_button.clicked.connect(self.adapt_requested)
+        # Enter goes on to the next sentence once the take is accepted (as "Next" does).
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(self._enter)
 
     # -- session -------------------------------------------------------------------------
 
@@ -149,6 +155,10 @@ class EnrollmentWizard(QWidget):
         playback.stop()
         self.index += 1
         self._show_prompt()
+
+    def _enter(self) -> None:
+        if self.pages.currentIndex() == 0 and self.next_button.isEnabled():
+            self.next_prompt()
 
     def _update_buttons(self) -> None:
         recording = self.recorder.is_recording()

@@ -40,6 +40,25 @@ class HistoryLog:
             finally:
                 os.close(fd)
 
+    def replace_last(self, old_text: str, new_text: str) -> bool:
+        """Give the newest entry whose text is `old_text` the text `new_text` (a
+        correction); its time stays. The file is rewritten atomically; False when no
+        entry holds `old_text`. Unreadable lines are kept as they are."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return False
+        lines = raw.split(b"\n")
+        for number in range(len(lines) - 1, -1, -1):
+            entry = _parse_line(lines[number])
+            if entry is not None and entry["text"] == old_text:
+                entry["text"] = str(new_text)
+                lines[number] = json.dumps(entry, ensure_ascii=False).encode("utf-8")
+                with self.location.writing():
+                    storage.atomic_write_bytes(self.path, b"\n".join(lines), make_parents=False)
+                return True
+        return False
+
     def entries(self, limit: int | None = None) -> list[dict]:
         """History entries, oldest first; corrupt lines are skipped (and logged)."""
         try:

@@ -228,6 +228,10 @@ class Profile:
         """Append one dictated text to history.jsonl; raises unless all of it is on disk."""
         self.history_log.append(text)
 
+    def replace_history(self, old_text: str, new_text: str) -> bool:
+        """Correct the newest history entry holding `old_text`; False if there is none."""
+        return self.history_log.replace_last(old_text, new_text)
+
     def history(self, limit: int | None = None) -> list[dict]:
         """History entries, oldest first; corrupt lines are skipped (and logged)."""
         return self.history_log.entries(limit)
