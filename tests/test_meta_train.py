@@ -567,6 +567,21 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert quick_res["beam"] == 1 and quick_res["precision"] == "float32"
 
 
+def test_heldout_speakers_are_chosen_and_unknown_ones_refused(tiny_corpus):
+    """`evaluate --heldout`'s speakers: the split's, sorted, cut at --max-speakers; names
+    asked for that the split lacks (or without enough phrases) are refused by name."""
+    from dictation.lab.heldout import heldout_speakers
+
+    both = heldout_speakers(tiny_corpus, "train", 16, [])
+    assert len(both) == 2 and list(both) == sorted(both)
+    first, second = both
+    assert list(heldout_speakers(tiny_corpus, "train", 16, [], max_speakers=1)) == [first]
+    assert list(heldout_speakers(tiny_corpus, "train", 16, [second, first])) == [second, first]
+    assert heldout_speakers(tiny_corpus, "train", 17, []) == {}
+    with pytest.raises(ValueError, match=f"not in the train split with enough utterances: nobody, {first}"):
+        heldout_speakers(tiny_corpus, "train", 17, ["nobody", first])
+
+
 def test_evaluate_speed_copies_flag(dictation_cli):
     from dictation.cli.lab import parse_speed_copies
 
@@ -583,7 +598,7 @@ def test_evaluate_speed_copies_flag(dictation_cli):
 
 
 def test_relative_gain_has_a_bootstrap_interval_over_speakers():
-    from dictation.cli.lab import relative_gain_ci
+    from dictation.lab.compare import relative_gain_ci
 
     same = [{"base_wer": b, "adapted_wer": b / 2} for b in (0.1, 0.2, 0.4)]
     gain, (lo, hi) = relative_gain_ci(same)
@@ -596,7 +611,7 @@ def test_relative_gain_has_a_bootstrap_interval_over_speakers():
 
 
 def test_worse_probability_tells_a_one_word_change_from_a_consistent_one():
-    from dictation.cli.lab import _summary, _table, worse_probability
+    from dictation.lab.report import markdown_table, summarize, worse_probability
 
     words = [10] * 15
 
@@ -616,10 +631,12 @@ def test_worse_probability_tells_a_one_word_change_from_a_consistent_one():
     assert worse_probability(consistent) == 1.0
     assert worse_probability(better) == 0.0
     assert 0.2 < worse_probability(one_word) < 0.95
-    summary = _summary([consistent, one_word, better])
+    summary = summarize([consistent, one_word, better])
     assert summary["worse_than_base"] == ["consistent", "one-word"]
     assert summary["worse_than_base_95"] == ["consistent"]
-    assert "worse in >= 95 % of resamples of their test phrases: 1" in _table([consistent, one_word, better], summary)
+    assert "worse in >= 95 % of resamples of their test phrases: 1" in markdown_table(
+        [consistent, one_word, better], summary
+    )
 
 
 def test_word_errors_count_per_phrase_on_normalised_text():

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from dictation.app.decoding import beam_width
-from dictation.lab.compare import WORSE_MARGIN, relative_gain_ci, worse_than_base
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -237,11 +236,13 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.compare:
-        return _compare(*args.compare, as_json=args.json)
+        old, new = args.compare
+        return _compare(old, new, as_json=args.json)
     import torch
 
     from dictation.adapt.model.bundle import load_bundle
     from dictation.lab.evaluate import evaluate_speaker, load_pairs
+    from dictation.lab.report import speaker_line
 
     torch.set_num_threads(args.threads)
     bundle = load_bundle(args.bundle)
@@ -252,41 +253,38 @@ def _evaluate(args: argparse.Namespace) -> int:
         enroll, test = load_pairs(args.enroll), load_pairs(args.test)
         res = evaluate_speaker(enroll, test, args.steps, bundle, **_speaker_options(args))
         if args.reference:
-            res.update(_reference(test))
+            from dictation.lab.heldout import reference_wers
+
+            res.update(reference_wers(test))
         _print(res, args.json)
         return 0
-    from dictation.app.audio import load_audio
-    from dictation.lab.corpus.readers import read_manifest
-    from dictation.lab.meta_train import speakers_by_split
+    from dictation.lab.heldout import evaluate_heldout, heldout_speakers
+    from dictation.lab.report import markdown_table, summarize
 
-    utts = read_manifest(args.corpus or _default_corpus())
-    speakers = speakers_by_split(utts, args.n_enroll + args.n_test)[args.split]
-    wanted = [s for s in args.speakers.split(",") if s]
-    unknown = [s for s in wanted if s not in speakers]
-    if unknown:
-        print(f"not in the {args.split} split with enough utterances: {', '.join(unknown)}", file=sys.stderr)
-        return 2
-    names = (wanted or sorted(speakers))[: args.max_speakers or None]
-    rows = []
-    for spk in names:
-        us = sorted(speakers[spk], key=lambda u: str(u.audio_path))
-        items = [(load_audio(u.audio_path), u.text) for u in us[: args.n_enroll + args.n_test]]
-        res = evaluate_speaker(
-            items[: args.n_enroll], items[args.n_enroll :], args.steps, bundle, **_speaker_options(args)
+    try:
+        speakers = heldout_speakers(
+            args.corpus or _default_corpus(),
+            args.split,
+            args.n_enroll + args.n_test,
+            [s for s in args.speakers.split(",") if s],
+            args.max_speakers,
         )
-        res.update({"speaker": spk, "source": us[0].source})
-        if args.reference:
-            res.update(_reference(items[args.n_enroll :]))
-        res.pop("examples", None)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    rows = []
+    for res in evaluate_heldout(
+        speakers, args.n_enroll, args.n_test, bundle, args.steps, args.reference, **_speaker_options(args)
+    ):
         rows.append(res)
-        print(json.dumps(res) if args.json else _row_text(res), flush=True)
-    summary = _summary(rows)
+        print(json.dumps(res) if args.json else speaker_line(res), flush=True)
+    summary = summarize(rows)
     if args.json:
         print(json.dumps({"summary": summary}))
     else:
         print(json.dumps(summary, indent=2))
     if args.table:
-        args.table.write_text(_table(rows, summary))
+        args.table.write_text(markdown_table(rows, summary))
     return 0
 
 
@@ -300,14 +298,6 @@ def _compare(old: Path, new: Path, as_json: bool) -> int:
         return 2
     print(json.dumps(result) if as_json else compare_text(result, str(old), str(new)).rstrip("\n"))
     return 0
-
-
-def _reference(test: list) -> dict:
-    """Stock Whisper tiny.en (faster-whisper) on the test phrases: at its default beam, the
-    figure the bars compare with, and greedy (the reference before the app decoded with a beam)."""
-    from dictation.lab.evaluate import faster_whisper_wer
-
-    return {"whisper_tiny_wer": faster_whisper_wer(test), "whisper_tiny_greedy_wer": faster_whisper_wer(test, beam=1)}
 
 
 def _speaker_options(args: argparse.Namespace) -> dict:
@@ -351,140 +341,12 @@ def parse_source_weights(text: str) -> dict[str, float]:
     return out
 
 
-def _row_text(r: dict) -> str:
-    parts = [f"{r.get('speaker', '')}", f"base {r['base_wer']:.1%}", f"adapted {r['adapted_wer']:.1%}"]
-    if "gated_wer" in r:
-        parts.append(f"gated {r['gated_wer']:.1%}{'' if r['gate_installed'] else ' (kept base)'}")
-    if "finetune_wer" in r:
-        parts.append(f"finetune {r['finetune_wer']:.1%}")
-    if r.get("whisper_tiny_wer") is not None:
-        parts.append(f"whisper-tiny {r['whisper_tiny_wer']:.1%}")
-    parts.append(f"adapt {r['adapt_seconds']:.1f}s")
-    return "  ".join(parts)
-
-
-def _summary(rows: list[dict]) -> dict:
-    import numpy as np
-
-    if not rows:
-        return {"speakers": 0}
-    keys = [
-        "base_wer",
-        "adapted_wer",
-        "gated_wer",
-        "finetune_wer",
-        "stock_unpadded_wer",
-        "whisper_tiny_wer",
-        "whisper_tiny_greedy_wer",
-        "adapt_seconds",
-    ]
-    s = {"speakers": len(rows)}
-    for k in keys:
-        vals = [r[k] for r in rows if r.get(k) is not None]
-        if vals:
-            s["mean_" + k] = float(np.mean(vals))
-    if "mean_finetune_wer" in s:
-        gain_maml = s["mean_base_wer"] - s["mean_adapted_wer"]
-        gain_ft = s.get("mean_stock_unpadded_wer", s["mean_base_wer"]) - s["mean_finetune_wer"]
-        s["maml_gain"], s["finetune_gain"] = gain_maml, gain_ft
-        # How much lower MAML's WER is than fine-tuning's, as a share of MAML's gain over base.
-        if gain_maml > 0:
-            s["maml_advantage_share"] = (s["mean_finetune_wer"] - s["mean_adapted_wer"]) / gain_maml
-    s["worse_than_base"] = worse_than_base(rows)
-    probs = {r["speaker"]: worse_probability(r) for r in rows if "utterances" in r}
-    if probs:
-        # With 15 test phrases one word is more than 2 % relative for most speakers: how
-        # often would a resample of the phrases show the speaker worse?
-        s["worse_probability"] = {k: round(v, 3) for k, v in probs.items() if k in s["worse_than_base"]}
-        s["worse_than_base_95"] = [k for k, v in probs.items() if v >= 0.95]
-    s["relative_gain"], s["relative_gain_ci95"] = relative_gain_ci(rows)
-    if any("gated_wer" in r for r in rows):
-        s["gated_worse_than_base"] = worse_than_base([r for r in rows if "gated_wer" in r], "gated_wer")
-        s["gate_kept_base"] = [r["speaker"] for r in rows if r.get("gate_installed") is False]
-    return s
-
-
-def worse_probability(row: dict, margin: float = WORSE_MARGIN, resamples: int = 2000) -> float:
-    """Share of paired resamples of a speaker's test phrases (with replacement; fixed seed)
-    in which the adapted WER exceeds `margin` x the base WER."""
-    import numpy as np
-
-    u = row["utterances"]
-    words, base, adapted = (np.array(u[k], dtype=float) for k in ("words", "base_errors", "adapted_errors"))
-    idx = np.random.default_rng(0).integers(0, len(words), size=(resamples, len(words)))
-    # Same phrases, so the same word count on both sides: compare error counts.
-    return float(np.mean(adapted[idx].sum(axis=1) > margin * base[idx].sum(axis=1) + 1e-9))
-
-
-def _table(rows: list[dict], summary: dict) -> str:
-    head = (
-        "| speaker | source | base WER | fine-tune WER | MAML WER | MAML, cross-checked (app) | "
-        "Whisper tiny.en WER (beam 5) | adapt s |\n|---|---|---|---|---|---|---|---|\n"
-    )
-    fmt = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
-    body = "".join(
-        f"| {r['speaker']} | {r['source']} | {fmt(r['base_wer'])} | {fmt(r.get('finetune_wer'))} | "
-        f"{fmt(r['adapted_wer'])} | {fmt(r.get('gated_wer'))}{'' if r.get('gate_installed', True) else ' (base kept)'} | "
-        f"{fmt(r.get('whisper_tiny_wer'))} | {r['adapt_seconds']:.1f} |\n"
-        for r in rows
-    )
-    mean = (
-        f"| **mean** | | {fmt(summary.get('mean_base_wer'))} | {fmt(summary.get('mean_finetune_wer'))} | "
-        f"{fmt(summary.get('mean_adapted_wer'))} | {fmt(summary.get('mean_gated_wer'))} | "
-        f"{fmt(summary.get('mean_whisper_tiny_wer'))} | "
-        f"{summary.get('mean_adapt_seconds', 0):.1f} |\n"
-    )
-    worse = ""
-    if "worse_probability" in summary:
-        worse = (
-            f"\nSpeakers worse than base after MAML by > 2 % relative: {len(summary['worse_than_base'])}; "
-            f"worse in >= 95 % of resamples of their test phrases: {len(summary['worse_than_base_95'])}"
-            + "".join(f"\n- {k}: {v:.0%} of resamples" for k, v in summary["worse_probability"].items())
-            + "\n"
-        )
-    beams = sorted({r["beam"] for r in rows if "beam" in r})
-    decoding = "" if not beams else "Our models decode with beam " + ", ".join(map(str, beams)) + " (1 = greedy).\n\n"
-    return decoding + head + body + mean + "\n" + _group_table(rows) + worse
-
-
-def _group_table(rows: list[dict]) -> str:
-    """Per-source means (per-speaker WER averaged), plus all speakers."""
-    import numpy as np
-
-    cols = [
-        ("base", "base_wer"),
-        ("MAML", "adapted_wer"),
-        ("MAML, app check", "gated_wer"),
-        ("fine-tune", "finetune_wer"),
-        ("stock weights, our input", "stock_unpadded_wer"),
-        ("Whisper tiny.en (beam 5)", "whisper_tiny_wer"),
-        ("Whisper tiny.en, greedy", "whisper_tiny_greedy_wer"),
-    ]
-    cols = [(t, k) for t, k in cols if any(r.get(k) is not None for r in rows)]
-    groups = sorted({r["source"] for r in rows}) + ["all"]
-    out = (
-        "| source | speakers | "
-        + " | ".join(t for t, _ in cols)
-        + " | MAML gain, relative (95 % CI) |\n|---|---|"
-        + "---|" * (len(cols) + 1)
-        + "\n"
-    )
-    for g in groups:
-        rs = rows if g == "all" else [r for r in rows if r["source"] == g]
-        vals = []
-        for _, k in cols:
-            v = [r[k] for r in rs if r.get(k) is not None]
-            vals.append(f"{np.mean(v):.1%}" if v else "n/a")
-        gain, (lo, hi) = relative_gain_ci(rs)
-        vals.append(f"{gain:.0%} ({lo:.0%} to {hi:.0%})")
-        out += f"| {g} | {len(rs)} | " + " | ".join(vals) + " |\n"
-    return out
-
-
 def _print(res: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(res))
     else:
-        print(_row_text(res))
+        from dictation.lab.report import speaker_line
+
+        print(speaker_line(res))
         for ex in res.get("examples", []):
             print(f"  ref:     {ex['ref']}\n  base:    {ex['base']}\n  adapted: {ex['adapted']}")
