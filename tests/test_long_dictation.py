@@ -199,3 +199,15 @@ def test_a_batch_goes_on_after_bad_files(dictation_cli, base_model, shared_model
     assert "times full scale" in records[str(files["loud"])]["warnings"][0]
     for name in ("inf", "nan"):
         assert f"error: {files[name]}: the audio holds" in result.stderr
+
+
+def test_previous_text_goes_before_the_transcript_as_a_prompt(transcriber, speech):
+    from dictation.app.runtime import START_OF_PREV
+
+    _, audio = speech
+    assert transcriber.prompt_tokens("") == []
+    tokens = transcriber.prompt_tokens("We met at noon.")
+    assert tokens[0] == START_OF_PREV and transcriber.tokenizer.decode(tokens[1:]) == "We met at noon."
+    sentence = audio[: 4 * 16000]
+    prompted = transcriber.transcribe(sentence, beam=1, previous_text=" ".join(SENTENCES[5:]) * 3)
+    assert wer([SENTENCES[0]], [prompted.text]) <= 0.1, prompted.text

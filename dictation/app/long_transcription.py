@@ -1,5 +1,12 @@
-"""Dictation of any length: speech cut at pauses (`segmenter`), each piece decoded with
-the text before it as the decoder's prompt (Whisper's <|startofprev|> convention).
+"""Dictation of any length: speech cut at pauses (`segmenter`), the pieces decoded in order.
+
+Each piece can be decoded with the text before it as the decoder's prompt (Whisper's
+<|startofprev|> convention, `use_prompt=True`; the ONNX decoder takes it). It is off by
+default: on real recorded speech (6 FOTAQ speakers, 2-2.5 min each, greedy) the prompt
+raised WER from 16.2 to 17.7 % (whole-file pieces) and from 17.9 to 18.7 % (live
+pieces), and once it dropped a sentence that repeated the prompt's text (Whisper's
+known habit of skipping what the prompt already says): a lost sentence is the failure
+this module exists to prevent. `python benchmarks/long_dictation.py` prints both.
 
 - `transcribe_blocks(transcriber, blocks)`: a whole recording given as blocks (a file
   read block by block: `audio_file_blocks.read_blocks`), decoded piece by piece; memory
@@ -55,13 +62,13 @@ def join_texts(parts: Iterable[str]) -> str:
 
 
 class SegmentDecoder:
-    """Decodes segments in order, each prompted with the text decoded so far."""
+    """Decodes segments in order (each prompted with the text so far if `use_prompt`)."""
 
     def __init__(
         self,
         transcriber: Transcriber,
         beam: int | None = None,
-        use_prompt: bool = True,
+        use_prompt: bool = False,
         previous_text: str = "",
         listener: PartialListener | None = None,
     ) -> None:
@@ -106,7 +113,7 @@ def transcribe_blocks(
     blocks: Iterable[np.ndarray],
     beam: int | None = None,
     listener: PartialListener | None = None,
-    use_prompt: bool = True,
+    use_prompt: bool = False,
     segmenter: PauseSegmenter | None = None,
 ) -> Transcript:
     """Text of a recording given as 16 kHz mono float32 blocks, decoded as it is read."""
@@ -138,7 +145,7 @@ def transcribe_long(
     """In-memory speech longer than the encoder's window (`Transcriber.transcribe` calls
     this), cut into whole-file pieces."""
     cutter = PauseSegmenter()
-    decoder = SegmentDecoder(transcriber, beam, previous_text=previous_text)
+    decoder = SegmentDecoder(transcriber, beam, use_prompt=bool(previous_text), previous_text=previous_text)
     t0 = time.perf_counter()
     for segment in [*cutter.push(audio), *cutter.flush()]:
         decoder.decode(segment)
@@ -162,9 +169,10 @@ class IncrementalDictation:
 
     `feed(chunk)` returns at once (it only measures levels and cuts); a piece that ended
     at a pause is queued to one background thread, which decodes the pieces in order,
-    each prompted with the text before it, and calls `listener(piece, text_so_far)`.
+    and calls `listener(piece, text_so_far)` after each.
     `finish()` decodes the tail and returns the whole text; `cancel()` drops it all.
-    A decoding error is raised again by `finish()`.
+    A decoding error is raised again by `finish()`. `previous_text` (what came before,
+    e.g. the editor's text) is used only with `use_prompt=True`.
     """
 
     def __init__(
@@ -174,7 +182,7 @@ class IncrementalDictation:
         listener: PartialListener | None = None,
         previous_text: str = "",
         segmenter: PauseSegmenter | None = None,
-        use_prompt: bool = True,
+        use_prompt: bool = False,
     ) -> None:
         self._cutter = segmenter or PauseSegmenter(eager_pause_s=EAGER_PAUSE_S, eager_min_s=EAGER_MIN_S)
         self._decoder = SegmentDecoder(transcriber, beam, use_prompt, previous_text, listener)

@@ -5,7 +5,8 @@ leading/trailing silence, runs the encoder once, then decodes with a key/value c
 runaway guards: beam search (the hypotheses in one batch per step) or greedy (beam 1);
 the loops and rules are shared with the torch model in `dictation.app.decoding`.
 Speech longer than the encoder's window (~29 s) is cut at pauses and decoded segment by
-segment (`dictation.app.long_transcription`), each with the previous text as its prompt.
+segment (`dictation.app.long_transcription`); `previous_text` puts earlier text in the
+decoder's prompt (<|startofprev|>).
 """
 
 from __future__ import annotations
