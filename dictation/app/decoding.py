@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -67,6 +68,15 @@ class DecodingRules:
         return cls(suppress=suppress, suppress_begin=begin)
 
 
+class Bias(Protocol):
+    """Contextual biasing of the next token (`dictation.app.vocabulary.PhraseBias`)."""
+
+    def adjust(self, tokens: list[int], row: np.ndarray) -> np.ndarray:
+        """`row` (the next token's log-probabilities or logits after the text `tokens`)
+        with bounded bonuses added; the same array when nothing applies."""
+        ...
+
+
 def load_tokenizer_and_rules(model_dir: Path) -> tuple[TextTokenizer, DecodingRules]:
     """The tokenizer and decoding rules of a model folder: an exported model (the app's,
     a profile's) or the Whisper backbone, both holding `tokenizer.json` and `config.json`."""
@@ -103,14 +113,19 @@ def greedy_decode(
     rules: DecodingRules,
     audio_seconds: float,
     max_tokens: int | None = None,
+    bias: Bias | None = None,
 ) -> list[int]:
-    """Greedy decoding with runaway guards; returns the generated text tokens (no EOT)."""
+    """Greedy decoding with runaway guards; returns the generated text tokens (no EOT).
+    `bias`: bonuses added to the (masked) logits before the argmax."""
     budget = max_tokens if max_tokens is not None else token_budget(audio_seconds)
     logits = step(list(PROMPT))
     out: list[int] = []
     while len(out) < budget:
         mask = rules.suppress_begin if not out else rules.suppress
-        token = int(np.argmax(np.where(mask, -np.inf, logits)))
+        masked = np.where(mask, -np.inf, logits)
+        if bias is not None:
+            masked = bias.adjust(out, masked)
+        token = int(np.argmax(masked))
         if token == EOT:
             break
         out.append(token)
@@ -172,6 +187,7 @@ def beam_decode(
     audio_seconds: float,
     beam: int = DEFAULT_BEAM,
     max_tokens: int | None = None,
+    bias: Bias | None = None,
 ) -> list[int]:
     """Beam search with the greedy decoder's runaway guards; returns the text tokens (no EOT).
 
@@ -185,6 +201,8 @@ def beam_decode(
     when `beam` hypotheses have finished (or the token budget is spent), and the finished
     one with the best mean log-probability per token wins. A hypothesis that starts to
     loop (`repetition_start`) finishes there, cut back to one copy of the loop.
+    `bias` adds its bonuses to each hypothesis's log-probabilities before the candidates
+    are chosen (so a biased token far down the list can still enter the beam).
     """
     beam = check_beam(beam)
     budget = max_tokens if max_tokens is not None else token_budget(audio_seconds)
@@ -195,6 +213,8 @@ def beam_decode(
         candidates: list[tuple[float, int, int]] = []
         mask = rules.suppress_begin if not live[0][0] else rules.suppress  # all live have one length
         logps = _log_softmax(np.where(mask, -np.inf, np.asarray(logits, dtype=np.float32)))
+        if bias is not None:
+            logps = np.stack([bias.adjust(tokens, logps[i]) for i, (tokens, _) in enumerate(live)])
         for i, (_tokens, score) in enumerate(live):
             logp = logps[i]
             for t in top_k(logp, beam + BEAM_CANDIDATES):

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,6 +32,8 @@ from dictation.app.decoding import (
     BEAM_CANDIDATES,
     DEFAULT_BEAM,
     PROMPT,
+    Bias,
+    TextTokenizer,
     beam_decode,
     check_beam,
     greedy_decode,
@@ -50,6 +52,19 @@ OVER_SCALE = 2.0
 START_OF_PREV = 50360  # Whisper's <|startofprev|>: the previous text, before <|startoftranscript|>
 MAX_PROMPT_TOKENS = 223  # Whisper's limit: half the text context, less <|startofprev|>
 TEXT_CONTEXT = 448  # positions of the decoder (positions.npy)
+
+
+class VocabularyHook(Protocol):
+    """A profile's words in decoding (`dictation.app.vocabulary.DecodingVocabulary`)."""
+
+    def prompt(self) -> str:
+        """Text put before the previous text in the decoder's prompt ("" none)."""
+        ...
+
+    def decode(self, run: Callable[[Bias | None], list[int]], tokenizer: TextTokenizer) -> tuple[list[int], str]:
+        """Tokens and text of the utterance `run(bias)` decodes (with a contextual bias,
+        or None), the words' written forms (replacements) applied to the text."""
+        ...
 
 
 class ModelMissingError(RuntimeError):
@@ -200,6 +215,9 @@ class Transcriber:
         # Exports from format 4 on take several hypotheses per decoder run (a symbolic batch
         # axis); older ones are run a hypothesis at a time, with the same result.
         self.batched = isinstance(self.decoder.get_inputs()[0].shape[0], str)
+        # A profile's vocabulary, used by every `transcribe` until set to None (a long
+        # recording's pieces included); set it between calls, not during one.
+        self.vocabulary: VocabularyHook | None = None
 
     @property
     def model_version(self) -> str:
@@ -222,10 +240,12 @@ class Transcriber:
     def prompt_tokens(self, previous_text: str) -> list[int]:
         """Decoder prefix for `previous_text` (Whisper's <|startofprev|> convention): the
         last tokens of the text that came before, so a segment continues it in style,
-        spelling and case. Empty text: no prefix."""
+        spelling and case. The vocabulary's prompt (if any) goes first. Empty: no prefix."""
+        glossary = self.vocabulary.prompt() if self.vocabulary is not None else ""
+        head = self.tokenizer.encode(glossary)[: MAX_PROMPT_TOKENS // 2] if glossary.strip() else []
         if not previous_text.strip():
-            return []
-        return [START_OF_PREV, *self.tokenizer.encode(previous_text)[-MAX_PROMPT_TOKENS:]]
+            return [START_OF_PREV, *head] if head else []
+        return [START_OF_PREV, *head, *self.tokenizer.encode(previous_text)[-(MAX_PROMPT_TOKENS - len(head)) :]]
 
     def transcribe(
         self,
@@ -266,8 +286,16 @@ class Transcriber:
         if prefix:  # the prompt and the text share the decoder's positions
             prefix = prefix[:1] + prefix[1:][-max(0, TEXT_CONTEXT - len(PROMPT) - budget - 1) :]
             budget = min(budget, TEXT_CONTEXT - len(PROMPT) - len(prefix))
-        tokens = self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget)
-        text = self.tokenizer.decode(tokens)
+        vocabulary = self.vocabulary
+        if vocabulary is None:
+            tokens = self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget)
+            text = self.tokenizer.decode(tokens)
+        else:
+
+            def run(bias: Bias | None) -> list[int]:
+                return self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget, bias=bias)
+
+            tokens, text = vocabulary.decode(run, self.tokenizer)
         return Transcript(text, time.perf_counter() - t0, audio_seconds, tokens, t_enc, beam, warnings)
 
     def _decode_steps(
@@ -278,6 +306,7 @@ class Transcriber:
         prefix: list[int],
         budget: int,
         probe: bool = False,
+        bias: Bias | None = None,
     ) -> Any:
         """Decode (greedy or beam) after the cross-attention keys/values; `prefix` goes
         before the start-of-transcript prompt. `probe`: only the first step's logits."""
@@ -339,8 +368,8 @@ class Transcriber:
         if probe:
             return step(list(PROMPT))
         if beam == 1:
-            return greedy_decode(step, self.rules, audio_seconds=0.0, max_tokens=budget)
-        return beam_decode(beam_step, self.rules, audio_seconds=0.0, beam=beam, max_tokens=budget)
+            return greedy_decode(step, self.rules, audio_seconds=0.0, max_tokens=budget, bias=bias)
+        return beam_decode(beam_step, self.rules, audio_seconds=0.0, beam=beam, max_tokens=budget, bias=bias)
 
 
 @contextlib.contextmanager

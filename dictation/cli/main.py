@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "dictation.cli.transcribe",
     "dictation.cli.lab",
     "dictation.cli.listen",
+    "dictation.cli.vocabulary",
 )
 
 

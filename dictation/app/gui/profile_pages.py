@@ -16,9 +16,10 @@ from dictation.app.gui.dictation_view import DictationView
 from dictation.app.gui.push_to_talk import PushToTalkKey
 from dictation.app.gui.recorder import Recorder
 from dictation.app.gui.transcription_service import TranscriptionService
+from dictation.app.gui.vocabulary_page import VocabularyPage
 from dictation.app.gui.wizard import EnrollmentWizard
 
-PAGE_ENROLL, PAGE_ADAPT, PAGE_DICTATE = 0, 1, 2
+PAGE_ENROLL, PAGE_ADAPT, PAGE_DICTATE, PAGE_VOCABULARY = 0, 1, 2, 3
 
 
 class ProfilePages(QWidget):
@@ -43,16 +44,18 @@ class ProfilePages(QWidget):
         self.wizard = EnrollmentWizard(recorder, transcription.check_take)
         self.adapt_view = AdaptView()
         self.dictation_view = DictationView()
+        self.vocabulary_page = VocabularyPage()
 
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.addItems(["Enroll", "Adapt", "Dictate"])
+        self.nav.addItems(["Enroll", "Adapt", "Dictate", "Vocabulary"])
         self.nav.setFixedWidth(150)
         self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.wizard)
         self.pages.addWidget(self.adapt_view)
         self.pages.addWidget(self.dictation_view)
+        self.pages.addWidget(self.vocabulary_page)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)

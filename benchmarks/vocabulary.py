@@ -1,0 +1,190 @@
+"""Does a profile's vocabulary fix the words the model gets wrong, and at what cost?
+
+`python benchmarks/vocabulary.py [--beam 4] [--modes off,bias,prompt,both] [--voices ...]
+[--per-token 2.0] [--max-phrase 6.0] [--json]`
+
+Twenty rare words (surnames, places, product names, drug and tech jargon; each one the
+base model misspells without help: checked with espeak-ng and flite before they were
+chosen) are spoken in a sentence each by several synthetic voices (espeak-ng and flite,
+the project's own TTS), and twenty ordinary sentences by the same voices. All twenty
+words are the vocabulary. For each way of using it (`off`: none; `bias`: the token
+trie's bonus in the beam search; `prompt`: the words in Whisper's previous-text prompt;
+`both`) it prints the share of vocabulary words written exactly right (whole word, any
+case) and the WER of the ordinary sentences, with the relative change against `off`.
+The model is the bundled one's ONNX export, as the app runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# (word, a sentence with it)
+WORDS = [
+    ("Kubernetes", "We moved the billing service to Kubernetes last spring."),
+    ("Nguyen", "Please ask Doctor Nguyen to sign the discharge form."),
+    ("Zyxel", "The old Zyxel router in the hallway keeps dropping the connection."),
+    ("Thorsby", "Our new neighbour is a retired pilot called Thorsby."),
+    ("Siobhan", "Siobhan will bring the slides to the meeting on Monday."),
+    ("Przybylski", "The contract was signed by Mister Przybylski this morning."),
+    ("Okonkwo", "I had lunch with Okonkwo and his sister at the market."),
+    ("Tlaxcala", "Her family comes from a small town near Tlaxcala."),
+    ("Vexilar", "He bought a Vexilar fish finder for the trip to the lake."),
+    ("Grafana", "The latency graphs are on the Grafana dashboard now."),
+    ("Lumetra", "The Lumetra lamp in the living room has a broken switch."),
+    ("Brivanta", "Brivanta shipped the replacement parts on Tuesday."),
+    ("ondansetron", "The nurse gave him ondansetron for the nausea."),
+    ("Wojciechowski", "The next speaker is Professor Wojciechowski from Warsaw."),
+    ("Oyelaran", "Send the invoice to Oyelaran before the end of the week."),
+    ("Achterberg", "Achterberg scored twice in the second half."),
+    ("Vukovich", "The lease is in the name of Daniel Vukovich."),
+    ("Skaneateles", "We rented a cabin on the shore of Skaneateles for the summer."),
+    ("Kowalczyk", "Kowalczyk has the keys to the storage room."),
+    ("Quorvane", "The Quorvane update broke the printer drivers again."),
+]
+
+OTHER_SENTENCES = [
+    "Please send the quarterly report to Maria before Friday afternoon.",
+    "The meeting has been moved to the second floor conference room.",
+    "Remember to buy milk, eggs and bread on the way home tonight.",
+    "Our train leaves at seven thirty, so we should meet at the station.",
+    "I think the new design is cleaner, but the colours need more contrast.",
+    "Could you book a table for four people at the Italian place on Main Street?",
+    "The children spent the whole afternoon building a fort in the garden.",
+    "My phone battery dies much faster since the last update.",
+    "We should paint the kitchen before the new furniture arrives.",
+    "The doctor said I need to drink more water and sleep longer.",
+    "Traffic on the bridge was terrible, so I took the long way round.",
+    "She finished the crossword puzzle in less than ten minutes.",
+    "The library closes early on Sundays during the winter.",
+    "Can you remind me to call the bank tomorrow morning?",
+    "The weather forecast says it will rain for most of the week.",
+    "He left his umbrella on the bus again this morning.",
+    "We need three more volunteers for the charity run in June.",
+    "The coffee machine on the third floor is out of order.",
+    "I will be working from home on Thursday and Friday.",
+    "Thank you for your patience while we fix the problem.",
+]
+
+VOICES = ["espeak:en-us", "espeak:en-gb", "flite:slt", "flite:awb"]
+
+
+def synthesize(text: str, voice: str, path: Path) -> Path:
+    engine, name = voice.split(":", 1)
+    if engine == "espeak":
+        cmd = ["espeak-ng", "-v", name, "-w", str(path), text]
+    elif engine == "flite":
+        cmd = ["flite", "-voice", name, "-t", text, "-o", str(path)]
+    else:
+        raise SystemExit(f"unknown voice {voice!r} (espeak:NAME or flite:NAME)")
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def has_word(text: str, word: str) -> bool:
+    return re.search(rf"(?<![\w']){re.escape(word)}(?![\w'])", text, re.IGNORECASE) is not None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--modes", default="off,bias,prompt,both")
+    parser.add_argument("--voices", default=",".join(VOICES))
+    parser.add_argument("--per-token", type=float, default=None, help="bias weight (default: BiasWeights)")
+    parser.add_argument("--max-phrase", type=float, default=None)
+    parser.add_argument("--first-token", type=float, default=None)
+    parser.add_argument("--start-window", type=float, default=None)
+    parser.add_argument("--no-verify", action="store_true", help="keep the biased text unverified")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--show", action="store_true", help="print every transcript")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from dictation.app.audio import load_audio
+    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.text import wer
+    from dictation.app.vocabulary import BiasWeights, DecodingVocabulary, make_entry
+
+    weights = BiasWeights()
+    weights = BiasWeights(
+        args.per_token if args.per_token is not None else weights.per_token,
+        args.max_phrase if args.max_phrase is not None else weights.max_phrase,
+        args.first_token if args.first_token is not None else weights.first_token,
+        args.start_window if args.start_window is not None else weights.start_window,
+    )
+    voices, modes = args.voices.split(","), args.modes.split(",")
+    transcriber = Transcriber(base_model_dir(), threads=args.threads, beam=args.beam)
+    entries = [make_entry(word) for word, _ in WORDS]
+    tmp = Path(tempfile.mkdtemp(prefix="dictation-vocab-bench-"))
+    clips = []  # (kind, word or None, reference, voice, audio)
+    for kind, items in (("word", WORDS), ("other", [(None, s) for s in OTHER_SENTENCES])):
+        for i, (word, sentence) in enumerate(items):
+            for voice in voices:
+                wav = synthesize(sentence, voice, tmp / f"{kind}{i}-{voice.replace(':', '-')}.wav")
+                clips.append((kind, word, sentence, voice, load_audio(wav)))
+
+    results: dict[str, dict] = {}
+    for mode in modes:
+        transcriber.vocabulary = (
+            None if mode == "off" else DecodingVocabulary(entries, mode, weights, verify=not args.no_verify)
+        )
+        right, refs, hyps, seconds = 0, [], [], 0.0
+        per_voice: dict[str, list[int]] = {v: [0, 0] for v in voices}
+        for kind, word, sentence, voice, audio in clips:
+            t0 = time.perf_counter()
+            text = transcriber.transcribe(audio).text
+            seconds += time.perf_counter() - t0
+            if args.show:
+                print(f"[{mode}] {voice:12s} {text}", file=sys.stderr)
+            if kind == "word":
+                ok = has_word(text, str(word))
+                right += ok
+                per_voice[voice][0] += ok
+                per_voice[voice][1] += 1
+            else:
+                refs.append(sentence)
+                hyps.append(text)
+        n_words = sum(1 for c in clips if c[0] == "word")
+        results[mode] = {
+            "word_accuracy": right / n_words,
+            "words_right": right,
+            "words": n_words,
+            "other_wer": wer(refs, hyps),
+            "ms_per_clip": 1000 * seconds / len(clips),
+            "per_voice": {v: f"{a}/{b}" for v, (a, b) in per_voice.items()},
+        }
+    base_wer = results.get("off", {}).get("other_wer")
+    for r in results.values():
+        r["other_wer_relative_change"] = (r["other_wer"] - base_wer) / base_wer if base_wer else None
+    summary = {
+        "beam": args.beam,
+        "voices": voices,
+        "weights": {"per_token": weights.per_token, "max_phrase": weights.max_phrase},
+        "verified": not args.no_verify,
+        "modes": results,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(
+        f"beam {args.beam}, voices {', '.join(voices)}, bias {weights.per_token}/token max {weights.max_phrase}"
+        f" first {weights.first_token} window {weights.start_window}, {'' if not args.no_verify else 'not '}verified"
+    )
+    print(f"{'mode':8s} {'vocab words right':>18s} {'WER other':>10s} {'rel. change':>12s} {'ms/clip':>8s}")
+    for mode, r in results.items():
+        change = r["other_wer_relative_change"]
+        rel = f"{100 * change:+.1f} %" if change is not None else "-"
+        right_text = f"{r['words_right']}/{r['words']} {100 * r['word_accuracy']:.0f} %"
+        print(f"{mode:8s} {right_text:>18s} {100 * r['other_wer']:9.2f}% {rel:>12s} {r['ms_per_clip']:8.0f}")
+        print(f"{'':8s} per voice: {r['per_voice']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""A profile's vocabulary as the runtime uses it (`runtime.VocabularyHook`).
+
+Set on a transcriber (``transcriber.vocabulary = DecodingVocabulary(entries)``), it
+1. biases the beam search toward the phrases' tokens (`trie.PhraseBias`),
+2. optionally puts the phrases in the decoder's previous-text prompt, and
+3. writes the entries' written forms into the text (`rewrite.TextRewriter`).
+Which of 1 and 2 are on is `mode`; `DEFAULT_MODE` is the measured choice
+(`python benchmarks/vocabulary.py`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from dictation.app.vocabulary.entries import VocabularyEntry
+from dictation.app.vocabulary.rewrite import TextRewriter
+from dictation.app.vocabulary.trie import BiasWeights, PhraseBias, PhraseTrie
+from dictation.app.vocabulary.verify import Recorder, merge, word_confidences
+
+MODES = ("bias", "prompt", "both", "off")
+DEFAULT_MODE = "bias"
+PROMPT_HEAD = ""  # text before the list of phrases in the prompt
+
+
+def spoken_forms(entry: VocabularyEntry) -> list[str]:
+    """What the recogniser may write for an entry: the phrase and its sounds-like spelling,
+    each also with a capital first letter (the start of a sentence)."""
+    forms = []
+    for form in (entry.phrase, entry.sounds_like):
+        if form:
+            forms += [form, form[:1].upper() + form[1:]]
+    return list(dict.fromkeys(forms))
+
+
+def build_trie(entries: Iterable[VocabularyEntry], tokenizer: Any) -> PhraseTrie:
+    """The token trie of every spoken form, as Whisper writes a word (after a space)."""
+    return PhraseTrie(tokenizer.encode(form) for entry in entries for form in spoken_forms(entry))
+
+
+class DecodingVocabulary:
+    """The hook a `Transcriber` calls (prompt, bias, rewrite); immutable once made."""
+
+    def __init__(
+        self,
+        entries: Iterable[VocabularyEntry],
+        mode: str = DEFAULT_MODE,
+        weights: BiasWeights | None = None,
+        verify: bool = True,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"vocabulary mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.entries = list(entries)
+        self.mode, self.weights, self.verify = mode, weights or BiasWeights(), verify
+        self.rewriter = TextRewriter(self.entries)
+        self._bias: tuple[int, PhraseBias] | None = None  # (id of its tokenizer, bias)
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def rewrite(self, text: str) -> str:
+        return self.rewriter(text)
+
+    def prompt(self) -> str:
+        if self.mode not in ("prompt", "both") or not self.entries:
+            return ""
+        return PROMPT_HEAD + ", ".join(e.phrase for e in self.entries) + "."
+
+    def bias(self, tokenizer: Any) -> PhraseBias | None:
+        """The bias over this tokenizer's tokens (built once), or None when off or empty."""
+        if self.mode not in ("bias", "both") or not self.entries:
+            return None
+        with self._lock:
+            if self._bias is None or self._bias[0] != id(tokenizer):
+                self._bias = (id(tokenizer), PhraseBias(build_trie(self.entries, tokenizer), self.weights))
+            return self._bias[1]
+
+    def decode(self, run: Callable[[Any], list[int]], tokenizer: Any) -> tuple[list[int], str]:
+        """Tokens and written text of one utterance; `run(bias)` decodes it with a bias
+        (None: plain). Biased decoding is verified against the plain one (`verify`)."""
+        bias = self.bias(tokenizer)
+        if bias is None:
+            tokens = run(None)
+            return tokens, self.rewrite(tokenizer.decode(tokens))
+        if not self.verify:
+            tokens = run(bias)
+            return tokens, self.rewrite(tokenizer.decode(tokens))
+        recorder = Recorder(bias)
+        plain = run(recorder)
+        text = tokenizer.decode(plain)
+        if recorder.phrase_possible:
+            biased = run(bias)
+            if biased != plain:
+                words = word_confidences(plain, recorder.token_logps(plain), tokenizer)
+                forms = [form for entry in self.entries for form in spoken_forms(entry)]
+                merged = merge(words, tokenizer.decode(biased), forms)
+                if merged != text:
+                    text, plain = merged, tokenizer.encode(merged)
+        return plain, self.rewrite(text)
