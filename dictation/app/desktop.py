@@ -6,6 +6,10 @@ each file atomically, and keeps a record of what it wrote (files with their chec
 directories it had to create) in the data directory. Uninstall removes exactly that:
 files still as written, then the directories it created if they are empty. A file the
 user changed since is kept and named.
+
+Start with the desktop: `set_autostart(True)` writes the XDG autostart entry
+`$XDG_CONFIG_HOME/autostart/<APP_ID>.desktop` (atomically); `set_autostart(False)`
+removes it (the user unticked the setting, which is asking for exactly that).
 """
 
 from __future__ import annotations
@@ -57,6 +61,19 @@ def data_home() -> Path:
     return Path.home() / ".local" / "share"
 
 
+def config_home() -> Path:
+    """`$XDG_CONFIG_HOME`, else ~/.config (the freedesktop default)."""
+    value = os.environ.get("XDG_CONFIG_HOME", "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / ".config"
+
+
+def autostart_path() -> Path:
+    """The XDG autostart entry that starts the app when the user logs in."""
+    return config_home() / "autostart" / f"{APP_ID}.desktop"
+
+
 def record_path() -> Path:
     from dictation.app.storage import data_root
 
@@ -98,6 +115,44 @@ def desktop_entry(command: list[str]) -> str:
         elif not line.startswith("TryExec="):
             lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def autostart_entry(command: list[str]) -> str:
+    """The desktop entry, as an autostart entry (no startup notification at login)."""
+    try:
+        text = desktop_entry(command)
+    except DesktopError:  # an installation without the packaging files: a minimal entry
+        text = (
+            "[Desktop Entry]\nType=Application\nName=Dictation\n"
+            f"Exec={' '.join(_exec_quote(a) for a in command)}\nIcon={APP_ID}\nTerminal=false\n"
+        )
+    lines = [line for line in text.splitlines() if not line.startswith("StartupNotify=")]
+    lines.append("X-GNOME-Autostart-enabled=true")
+    return "\n".join(lines) + "\n"
+
+
+def autostart_enabled() -> bool:
+    return autostart_path().is_file()
+
+
+def set_autostart(enabled: bool) -> Path:
+    """Write (atomically) or remove the autostart entry; returns its path.
+
+    Raises OSError (StorageError) when it cannot be written or removed."""
+    from dictation.app.storage import atomic_write_text
+
+    path = autostart_path()
+    if enabled:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, autostart_entry(launcher_command()), mode=0o644)
+        log.info("autostart entry written: %s", path)
+    else:
+        try:
+            path.unlink()
+            log.info("autostart entry removed: %s", path)
+        except FileNotFoundError:
+            pass
+    return path
 
 
 def planned_files(command: list[str]) -> list[tuple[Path, bytes]]:

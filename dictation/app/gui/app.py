@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from dictation.app.desktop import APP_ID, icon_file
 from dictation.app.gui.main_window import MainWindow
+from dictation.app.gui.single_instance import SingleInstance
 
 
 def run_app(debug: bool = False) -> int:
@@ -26,6 +27,16 @@ def run_app(debug: bool = False) -> int:
     icon = icon_file(256)
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
+    instance = SingleInstance()
+    if not instance.acquire():  # another app runs on this data folder: it shows its window
+        logging.getLogger(__name__).info("Dictation is already running; showed its window")
+        return 0
     window = MainWindow()
-    window.show()
+    instance.activation_requested.connect(window.show_window)
+    # With a tray the app lives on after its window closes; Quit (tray or menu) ends it.
+    app.setQuitOnLastWindowClosed(window.tray is None)
+    if window.starts_hidden():
+        logging.getLogger(__name__).info("started hidden in the tray")
+    else:
+        window.show()
     return int(app.exec())

@@ -2,7 +2,10 @@
 
 The window lays the pages out and wires them to the parts that do the work: the profile
 session, the microphones, the transcription service, the dictation and adaptation
-controllers and the profile actions (settings dialog and profile management).
+controllers, the profile actions (settings dialog and profile management), and the
+dictation into any application (`anywhere`: the system-wide key, text delivery) with its
+presence outside the window (tray icon, overlay, sounds). With a tray, closing the
+window leaves the app running there; Quit ends it.
 """
 
 from __future__ import annotations
@@ -12,23 +15,31 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget
 
 from dictation.app.enrollment import EnrollmentError, Prompt, load_prompts
 from dictation.app.gui.adaptation_controller import AdaptationController
+from dictation.app.gui.anywhere import AnywhereDictation
 from dictation.app.gui.dictation_controller import DictationController
 from dictation.app.gui.first_run import FirstRunPage
 from dictation.app.gui.microphones import Microphones
 from dictation.app.gui.model_texts import about_html, model_in_use, outdated_model_notice
+from dictation.app.gui.presence import Presence
 from dictation.app.gui.profile_actions import ProfileActions
 from dictation.app.gui.profile_pages import PAGE_ADAPT, PAGE_DICTATE, PAGE_ENROLL, ProfilePages
 from dictation.app.gui.profile_session import ProfileSession
 from dictation.app.gui.recorder import AudioSource, Recorder
 from dictation.app.gui.services import Services
-from dictation.app.gui.settings_dialog import with_defaults
+from dictation.app.gui.settings_dialog import (
+    SettingsDialog,
+    current_app_settings,
+    save_app_settings,
+    split_app_settings,
+    with_defaults,
+)
 from dictation.app.gui.style import STYLE_SHEET
 from dictation.app.gui.transcription_service import TranscriptionService
-from dictation.app.profiles import CorruptProfileError, Profile, ProfileError
+from dictation.app.profiles import CorruptProfileError, Profile, ProfileError, list_profiles
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,7 @@ class MainWindow(QMainWindow):
         services: Services | None = None,
         audio_source: AudioSource | None = None,
         prompts: list[Prompt] | None = None,
+        with_tray: bool | None = None,
     ) -> None:
         super().__init__()
         self.services = services or Services()
@@ -63,6 +75,21 @@ class MainWindow(QMainWindow):
         self.dictation_controller = DictationController(self.recorder, self.transcription, self.session, self)
         self.adaptation = AdaptationController(self.services, self.transcription, self.session, self)
         self.profile_actions = ProfileActions(self, self.session, self.microphones, self.adaptation)
+        self.anywhere = AnywhereDictation(self.dictation_controller, self.recorder, self.transcription, self)
+        self.presence = Presence(
+            self.anywhere,
+            self.dictation_controller,
+            self.recorder,
+            lambda: (list_profiles(), self.profile.name if self.profile else ""),
+            self.show_window,
+            self.open_profile,
+            self.quit_app,
+            self,
+            with_tray,
+        )
+        self.tray = self.presence.tray
+        self._quitting = False
+        self._told_about_tray = False
         self._build()
         self._build_menus()
         self._connect()
@@ -110,8 +137,8 @@ class MainWindow(QMainWindow):
 
         self.new_profile_action.triggered.connect(self.show_first_run)
         self.transcribe_file_action.triggered.connect(self._ask_transcribe_file)
-        self.settings_action.triggered.connect(self.profile_actions.open_settings)
-        quit_action.triggered.connect(self.close)
+        self.settings_action.triggered.connect(self.open_settings)
+        quit_action.triggered.connect(self.quit_app)
         self.about_action.triggered.connect(self.show_about)
 
     def _connect(self) -> None:
@@ -144,6 +171,13 @@ class MainWindow(QMainWindow):
         actions.open_profile_deleted.connect(self.startup)
         actions.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.session.settings_save_failed.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.session.opened.connect(lambda _: self.dictation_view.clear_notices())
+        for notices in (self.session.notice, self.transcription.model_notice):
+            notices.connect(self.dictation_view.add_notice)
+            notices.connect(lambda text: self.statusBar().showMessage(text, 30_000))
+        self.transcription.model_loaded.connect(lambda _: self._refresh_summary())
+        self.anywhere.notice.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.anywhere.key.state_changed.connect(self._key_state_changed)
 
     # -- profiles ------------------------------------------------------------------------
 
@@ -161,6 +195,7 @@ class MainWindow(QMainWindow):
 
     def show_first_run(self) -> None:
         self.recorder.cancel()
+        self.anywhere.configure({})  # no profile, no settings: the key is released
         self.first_run.name_edit.clear()
         self.first_run.set_microphones(self.microphones.names, self.session.settings.get("mic"))
         if self.recorder.source is None:  # the live level meter needs a running capture
@@ -189,12 +224,14 @@ class MainWindow(QMainWindow):
         if self.adaptation.running_for() not in (None, profile.name):
             self.adaptation.cancel()  # it belongs to the profile just closed
         self.microphones.open(self.session.settings.get("mic") or "")
+        self.transcription.set_profile(profile)
         self.transcription.set_model_dir(profile.model_dir())
         self.transcription.preload()
         self.wizard.set_profile(profile, self.prompts)
         self.dictation_view.set_history(profile.history())
         self.dictation_view.set_auto_copy(bool(self.session.settings["auto_copy"]))
         self.dictation_controller.forget_last()
+        self.anywhere.configure(self.session.settings)
         notice = self._refresh_summary()
         self.root.setCurrentIndex(ROOT_PROFILE)
         if page is None:
@@ -215,7 +252,7 @@ class MainWindow(QMainWindow):
             takes, corrections = len(profile.takes()), len(profile.corrections())
         except (ProfileError, OSError):
             takes, corrections = 0, 0
-        notice, model_text = outdated_model_notice(profile), model_in_use(profile)
+        notice, model_text = outdated_model_notice(profile), model_in_use(profile, self.transcription.loaded_kind())
         if not self.adaptation.is_running():
             self.adapt_view.set_summary(takes, corrections, model_text, notice)
         self.profile_label.setText(f"Profile: {profile.name}  \u00b7  {model_text}")
@@ -228,11 +265,29 @@ class MainWindow(QMainWindow):
         self._refresh_summary()
 
     def apply_settings(self, values: dict) -> None:
+        values, app_values = split_app_settings(values)
+        problem = save_app_settings(app_values)
+        if problem:
+            self.statusBar().showMessage(problem, 10_000)
         old_mic = self.session.settings.get("mic")
         self.session.update_settings(values)
         self.dictation_view.set_auto_copy(bool(self.session.settings["auto_copy"]))
+        self.anywhere.configure(self.session.settings)
         if values.get("mic") != old_mic or self.recorder.source is None:
             self.microphones.open(values.get("mic") or "")
+
+    def open_settings(self) -> SettingsDialog:
+        """The settings dialog, with the system-wide key's state."""
+        dialog = self.profile_actions.open_settings()
+        dialog.set_key_status(self.anywhere.key.summary())
+        return dialog
+
+    def _key_state_changed(self, state: str) -> None:
+        dialog = self.profile_actions.settings_dialog
+        if dialog is not None and dialog.isVisible():
+            dialog.set_key_status(self.anywhere.key.summary())
+        if state == "failed":
+            self.statusBar().showMessage(f"System-wide key: {self.anywhere.key.problem}", 15_000)
 
     # -- pages and microphones ----------------------------------------------------------
 
@@ -288,9 +343,36 @@ class MainWindow(QMainWindow):
 
     # -- shutdown ------------------------------------------------------------------------
 
+    def show_window(self) -> None:
+        """Show the window (from the tray) in front."""
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def starts_hidden(self) -> bool:
+        """True when the app should start in the tray, without the window."""
+        return self.tray is not None and bool(current_app_settings()["start_hidden"])
+
+    def quit_app(self) -> None:
+        """End the app (with a tray, closing the window only hides it)."""
+        self._quitting = True
+        self.close()
+        if not QApplication.quitOnLastWindowClosed():  # run_app's setting with a tray
+            QApplication.quit()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.tray is not None and not self._quitting:
+            event.ignore()  # dictation goes on from the tray and the system-wide key
+            self.hide()
+            if not self._told_about_tray:
+                self._told_about_tray = True
+                self.tray.notify("Dictation keeps running here. Quit it from this icon's menu.")
+            return
         if self.adaptation.is_running():
             self.adaptation.cancel()  # the worker stops; the previous model stays installed
+        self.anywhere.shutdown()
+        self.presence.close()
+        self.microphones.stop_watching()
         self.recorder.close()
         self.profile_pages.key.remove()
         self.transcription.wait(10_000)

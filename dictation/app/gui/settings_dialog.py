@@ -1,5 +1,6 @@
-"""Settings: microphone, compute device, recognition (beam or greedy), copy/commands options
-and profile management.
+"""Settings: microphone, compute device, recognition (beam or greedy), copy/commands options,
+dictating into any application (the system-wide key; `anywhere_settings`) and profile
+management.
 
 The dialog edits a settings dict; profile actions are emitted as signals for the main
 window to carry out (it owns the profile and the confirmation dialogs' consequences).
@@ -17,12 +18,15 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QPushButton,
+    QSystemTrayIcon,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from dictation.app.commands import SPOKEN_COMMANDS
 from dictation.app.decoding import DEFAULT_BEAM, check_beam
+from dictation.app.gui.anywhere_settings import ANYWHERE_DEFAULTS, APP_KEYS, AnywhereSettings, checked_anywhere
 from dictation.app.gui.style import label
 
 DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
@@ -34,22 +38,18 @@ DEFAULT_SETTINGS: dict = {
     "mic": "",
     "device": "auto",
     "auto_copy": True,
-    "hotkey": False,
     "commands": False,
     "live_preview": True,
     "beam": DEFAULT_BEAM,
+    **ANYWHERE_DEFAULTS,
 }
-HOTKEY_REASON = (
-    "A system-wide hotkey needs a keyboard hook outside Qt, which this version does not "
-    "include. Push-to-talk (Space) works while the Dictation window has focus."
-)
 
 
 def with_defaults(settings: dict) -> dict:
     """Settings with every known key present."""
     merged = dict(DEFAULT_SETTINGS)
     merged.update({k: v for k, v in settings.items() if v is not None})
-    merged["hotkey"] = False  # not available in this version (see HOTKEY_REASON)
+    merged.update(checked_anywhere(merged))
     try:
         merged["beam"] = check_beam(merged["beam"])
     except ValueError:  # a hand-edited or damaged settings file: the default, not a crash
@@ -77,6 +77,9 @@ class SettingsDialog(QDialog):
         profiles: list[str],
         current_profile: str,
         parent: QWidget | None = None,
+        *,
+        app_settings: dict | None = None,
+        key_status: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -110,11 +113,6 @@ class SettingsDialog(QDialog):
         )
         self.auto_copy = QCheckBox("Copy each dictation to the clipboard")
         self.auto_copy.setChecked(bool(settings["auto_copy"]))
-        self.hotkey = QCheckBox("Global push-to-talk hotkey (works in other apps)")
-        self.hotkey.setChecked(False)
-        self.hotkey.setEnabled(False)
-        self.hotkey.setToolTip(HOTKEY_REASON)
-        hotkey_note = label(HOTKEY_REASON, "subtitle")
         self.commands = QCheckBox("Spoken commands")
         self.commands.setChecked(bool(settings["commands"]))
         self.commands.setToolTip("Say: " + ", ".join(f"\u201c{c}\u201d" for c in SPOKEN_COMMANDS))
@@ -137,10 +135,13 @@ class SettingsDialog(QDialog):
         form.addRow("Compute device for adaptation:", self.device_combo)
         form.addRow("Recognition:", self.decoding_combo)
         general_layout.addLayout(form)
-        for widget in (self.auto_copy, self.live_preview, self.commands, commands_note, self.hotkey, hotkey_note):
+        for widget in (self.auto_copy, self.live_preview, self.commands, commands_note):
             general_layout.addWidget(widget)
-        for note in (commands_note, hotkey_note):
-            note.setContentsMargins(24, 0, 0, 6)
+        commands_note.setContentsMargins(24, 0, 0, 6)
+        self.anywhere = AnywhereSettings(
+            settings, app_settings if app_settings is not None else current_app_settings(), key_status, tray_available()
+        )
+        self.hotkey = self.anywhere.hotkey
 
         self.profile_combo = QComboBox()
         self.profile_combo.addItems(profiles)
@@ -182,9 +183,16 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
+        main_page = QWidget()
+        main_layout = QVBoxLayout(main_page)
+        main_layout.addWidget(general)
+        main_layout.addWidget(profile_box)
+        main_layout.addStretch(1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(main_page, "General")
+        self.tabs.addTab(self.anywhere, "Any application")
         layout = QVBoxLayout(self)
-        layout.addWidget(general)
-        layout.addWidget(profile_box)
+        layout.addWidget(self.tabs)
         layout.addWidget(buttons)
 
         self.switch_button.clicked.connect(lambda: self.switch_requested.emit(self.profile_combo.currentText()))
@@ -202,8 +210,57 @@ class SettingsDialog(QDialog):
             "mic": self.mic_combo.currentText() if self._microphones else "",
             "device": self.device_combo.currentData(),
             "auto_copy": self.auto_copy.isChecked(),
-            "hotkey": False,
             "commands": self.commands.isChecked(),
             "live_preview": self.live_preview.isChecked(),
             "beam": int(self.decoding_combo.currentData()),
+            **self.anywhere.values(),
+            **self.anywhere.app_values(),
         }
+
+    def accept(self) -> None:
+        """Close with the settings, unless the system-wide key is on with a bad key."""
+        if self.hotkey.isChecked() and self.anywhere.key_problem():
+            self.tabs.setCurrentWidget(self.anywhere)
+            self.anywhere.key_edit.setFocus()
+            return
+        super().accept()
+
+    def set_key_status(self, text: str) -> None:
+        """Which key backend is in use, or why none is (the window knows)."""
+        self.anywhere.set_key_status(text)
+
+
+def tray_available() -> bool:
+    return QSystemTrayIcon.isSystemTrayAvailable()
+
+
+def current_app_settings() -> dict:
+    """The app-level settings (`APP_KEYS`): autostart is the entry's presence."""
+    from dictation.app.desktop import autostart_enabled
+    from dictation.app.gui.profile_session import read_gui_state  # imports this module
+
+    return {"autostart": autostart_enabled(), "start_hidden": bool(read_gui_state().get("start_hidden"))}
+
+
+def save_app_settings(values: dict) -> str:
+    """Write the app-level settings that changed (the autostart entry, start hidden);
+    returns what went wrong, for the user ("" when all went well)."""
+    from dictation.app.desktop import autostart_enabled, set_autostart
+    from dictation.app.gui.profile_session import read_gui_state, write_gui_state
+
+    problem = ""
+    if "autostart" in values and bool(values["autostart"]) != autostart_enabled():
+        try:
+            set_autostart(bool(values["autostart"]))
+        except OSError as exc:
+            problem = f"Could not change starting with the desktop: {exc}"
+    state = read_gui_state()
+    if "start_hidden" in values and bool(state.get("start_hidden")) != bool(values["start_hidden"]):
+        write_gui_state({**state, "start_hidden": bool(values["start_hidden"])})
+    return problem
+
+
+def split_app_settings(values: dict) -> tuple[dict, dict]:
+    """(the profile's settings, the app's settings) out of the dialog's values."""
+    profile = {k: v for k, v in values.items() if k not in APP_KEYS}
+    return profile, {k: values[k] for k in APP_KEYS if k in values}
