@@ -442,3 +442,20 @@ def test_start_hidden_starts_in_the_tray(tray_host, shared_model_cache, base_mod
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert "SHOWN [] TRAY True QUITS False" in result.stdout, result.stdout + result.stderr
+
+
+def test_start_and_stop_tones_are_short_soft_and_play_on_the_sound_server(virtual_mic) -> None:
+    from dictation.app.gui.sounds import RATE, START_HZ, STOP_HZ, TONE_S, VOLUME, Sounds, tone
+
+    def crossings(samples: np.ndarray) -> int:
+        return int(np.count_nonzero(np.diff(np.signbit(samples))))
+
+    start, stop = tone(START_HZ), tone(STOP_HZ)
+    assert start.dtype == np.float32 and abs(start.size - TONE_S * RATE) <= 2
+    assert np.abs(start).max() <= VOLUME + 1e-6 and abs(start[0]) < 0.01 and abs(start[-1]) < 0.01  # no click
+    half = start.size // 2
+    assert crossings(start[:half]) < crossings(start[half:])  # rising: listening
+    assert crossings(stop[:half]) > crossings(stop[half:])  # falling: done
+    sounds = Sounds()
+    sounds.play_start()  # into the test's PulseAudio server (QtMultimedia is not in PySide6-Essentials)
+    assert sounds.backend in ("qt", "sounddevice")
