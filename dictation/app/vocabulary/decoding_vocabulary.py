@@ -20,6 +20,10 @@ from dictation.app.vocabulary.trie import BiasWeights, PhraseBias, PhraseTrie
 from dictation.app.vocabulary.verify import Recorder, merge, word_confidences
 
 MODES = ("bias", "prompt", "both", "off")
+# `python benchmarks/vocabulary.py` (20 misspelled words x 4 espeak-ng/flite voices, beam 4):
+# words right off 5 %, bias 76 %, prompt 57 %, both 76 %; WER of 80 plain sentences 2.35 %
+# off and bias, 2.13 % prompt, 2.24 % both. The prompt raised WER on real long recordings
+# (benchmarks/long_dictation.py), so the bias alone is the default.
 DEFAULT_MODE = "bias"
 PROMPT_HEAD = ""  # text before the list of phrases in the prompt
 
