@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.wizard = self.profile_pages.wizard
         self.adapt_view = self.profile_pages.adapt_view
         self.dictation_view = self.profile_pages.dictation_view
+        self.vocabulary_page = self.profile_pages.vocabulary_page
         self.pages = self.profile_pages.pages
         self.root = QStackedWidget()
         self.root.addWidget(self.first_run)
@@ -158,6 +159,7 @@ class MainWindow(QMainWindow):
         self.dictation_controller.correction_saved.connect(self._refresh_summary)
         self.dictation_controller.file_transcribed.connect(self._file_done)
         self.dictation_controller.file_failed.connect(self._file_failed)
+        self.vocabulary_page.changed.connect(self._use_vocabulary)
 
         self.adapt_view.attach(self.adaptation)
         for over in (self.adaptation.finished, self.adaptation.failed, self.adaptation.cancelled):
@@ -228,6 +230,8 @@ class MainWindow(QMainWindow):
         self.transcription.set_model_dir(profile.model_dir())
         self.transcription.preload()
         self.wizard.set_profile(profile, self.prompts)
+        self.vocabulary_page.set_profile(profile)
+        self._use_vocabulary(self.vocabulary_page.entries())
         self.dictation_view.set_history(profile.history())
         self.dictation_view.set_auto_copy(bool(self.session.settings["auto_copy"]))
         self.dictation_controller.forget_last()
@@ -263,6 +267,12 @@ class MainWindow(QMainWindow):
         if self.profile is not None:
             self.transcription.set_model_dir(self.profile.model_dir())
         self._refresh_summary()
+
+    def _use_vocabulary(self, entries: list) -> None:
+        """Dictate with the open profile's words (an empty list: decoding as without)."""
+        from dictation.app.vocabulary import DecodingVocabulary
+
+        self.transcription.set_vocabulary(DecodingVocabulary(entries) if entries else None)
 
     def apply_settings(self, values: dict) -> None:
         values, app_values = split_app_settings(values)
