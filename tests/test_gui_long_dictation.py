@@ -242,6 +242,10 @@ def test_a_take_at_the_length_cap_is_ended_and_its_text_delivered(make_window, q
     assert window.profile.history()[-1]["text"] == view.text.toPlainText()
     controller.stop()  # the key's release after the cap: nothing more happens
     assert kept_files(window) == []
+    # The take's live decoder and its audio are freed once its text is delivered.
+    from dictation.app.gui.live_take import LiveTake
+
+    qtbot.waitUntil(lambda: not controller.findChildren(LiveTake), timeout=5000)
 
 
 # -- kept audio, retry, crash leftovers ---------------------------------------------------

@@ -204,9 +204,13 @@ class DictationController(QObject):
 
         # `_dictated` is looked up when the result comes, so a test may wrap it.
         def done(transcript: Any) -> None:
+            if live is not None:
+                live.done()
             self._dictated(audio, transcript, kept, note)
 
         def failed(message: str) -> None:
+            if live is not None:
+                live.done()
             self._failed(kept, message)
 
         job = live.finish_job(audio) if live is not None else None

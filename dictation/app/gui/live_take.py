@@ -162,6 +162,7 @@ class LiveTake(QObject):
         if dictation is None:
             return None
         rest = self.feed.rest(take)
+        self._tail = np.zeros(0, np.float32)
         counting = self._counting
         beam = self.beam if self.beam is not None else getattr(counting, "beam", None)
 
@@ -188,3 +189,10 @@ class LiveTake(QObject):
         if self._dictation is not None:
             self._dictation.cancel()
             self._dictation = None
+        self.done()
+
+    def done(self) -> None:
+        """The take is over: free its audio and the object (a late piece from the decoder's
+        thread finds it gone, which `_listener` allows for)."""
+        self._tail = np.zeros(0, np.float32)
+        self.deleteLater()
