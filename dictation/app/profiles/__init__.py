@@ -12,6 +12,8 @@ Layout of ``data_root()/profiles/<name>/`` (format_version 1)::
     model/                installed adapted ONNX model + metadata.json
     model.prev/           the previously installed model (last good)
     pending/<id>.wav      audio of dictations whose text was not delivered yet
+    learned/<id>.*        dictations accepted unchanged, kept for adaptation (like takes)
+    learning.json         {"runs": [...]}: the background adaptation runs
     takes.unreadable/     unreadable takes moved aside by `profile check --repair`
     *.damaged-<time>.*    damaged settings/vocabulary set aside (never deleted)
     .stage-<pid>-<hex>/   staging dirs of running or dead adaptation workers
@@ -24,7 +26,7 @@ re-creating it, and imports trust nothing in the archive. No torch and no Qt her
 the GUI and the dictation path import it.
 
 Modules: `profile` (the `Profile` facade), `takes`, `model`, `history`, `settings`,
-`pending`, `archive`, `check` (find and repair unreadable files), `validate` (file
+`pending`, `learned`, `archive`, `check` (find and repair unreadable files), `validate` (file
 checks), `root` (the folder of all profiles), `files` (layout, write guard), `errors`.
 """
 

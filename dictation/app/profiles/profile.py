@@ -3,7 +3,7 @@
 The parts, each in its own module and reachable as attributes: ``take_store`` and
 ``correction_store`` (`Recordings`), ``models`` (`AdaptedModels`), ``history_log``
 (`HistoryLog`), ``settings_store`` (`SettingsStore`), ``pending_store``
-(`PendingDictations`). The methods here are the API callers use; they delegate.
+(`PendingDictations`), ``learned_material`` (`LearnedMaterial`). The methods here are the API callers use; they delegate.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dictation.app.profiles.files import (
     CORRECTIONS,
     CREATE_PREFIX,
     FORMAT_VERSION,
+    LEARNED,
     MODEL,
     MODEL_PREV,
     PENDING,
@@ -39,6 +40,7 @@ from dictation.app.profiles.files import (
     read_json_dict,
 )
 from dictation.app.profiles.history import HistoryLog
+from dictation.app.profiles.learned import LearnedItem, LearnedMaterial
 from dictation.app.profiles.model import AdaptedModels
 from dictation.app.profiles.pending import PendingDictation, PendingDictations
 from dictation.app.profiles.root import (
@@ -66,6 +68,7 @@ class Profile:
         self.history_log = HistoryLog(self.location)
         self.settings_store = SettingsStore(self.location)
         self.pending_store = PendingDictations(path / PENDING, self.location)
+        self.learned_material = LearnedMaterial(self.location, self.correction_store)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -102,7 +105,7 @@ class Profile:
         if not path.is_dir():
             raise ProfileNotFoundError(f"no profile named {name!r} (in {path.parent})")
         profile = cls._open_path(path, name)
-        for folder in (path, path / TAKES, path / CORRECTIONS, path / MODEL, path / MODEL_PREV, path / PENDING):
+        for folder in (path, path / TAKES, path / CORRECTIONS, path / MODEL, path / MODEL_PREV, path / PENDING, path / LEARNED):
             storage.remove_stale_temp_files(folder)
         return profile
 
@@ -151,6 +154,21 @@ class Profile:
 
     def remove_correction(self, take_id: str) -> None:
         self.correction_store.remove(take_id)
+
+    def learned(self) -> list[LearnedItem]:
+        """Material learned from use (accepted dictations and corrections), oldest first."""
+        return self.learned_material.items()
+
+    def add_learned(
+        self, audio: np.ndarray, text: str, source: str, confidence: float | None = None, hypothesis: str | None = None
+    ) -> LearnedItem:
+        """Keep a dictation accepted unchanged ("accepted") or corrected ("corrected") for
+        adaptation; the oldest accepted ones make room past the cap (`profiles.learned`)."""
+        return self.learned_material.add(audio, text, source, confidence, hypothesis)
+
+    def remove_learned(self, item_id: str) -> None:
+        """Delete one item of learned material (an accepted dictation or a correction)."""
+        self.learned_material.delete(item_id)
 
     def unreadable_takes(self) -> list[UnreadableFile]:
         """Takes and corrections that `takes()`/`corrections()` leave out, each with the file
