@@ -104,6 +104,33 @@ def repetition_start(tokens: list[int], max_period: int = 48) -> int | None:
     return None
 
 
+@dataclass
+class DecodeScore:
+    """What the model thought of the text it chose: the log-probabilities of the chosen
+    tokens (the end of text included), summed, and how many there were. A decoding
+    loop given one fills it in; `confidence` is the mean token probability."""
+
+    logprob: float = 0.0
+    tokens: int = 0
+
+    def add(self, logprob: float, tokens: int = 1) -> None:
+        self.logprob += float(logprob)
+        self.tokens += int(tokens)
+
+    @property
+    def confidence(self) -> float | None:
+        """exp(mean log-probability per token), in (0, 1]; None when nothing was scored."""
+        if self.tokens <= 0 or not np.isfinite(self.logprob):
+            return None
+        return float(np.exp(self.logprob / self.tokens))
+
+
+def _token_logprob(logits: np.ndarray, token: int) -> float:
+    """log-softmax of `logits` at `token` (masked entries are -inf)."""
+    top = float(np.max(logits))
+    return float(logits[token]) - (top + float(np.log(np.sum(np.exp(logits - top)))))
+
+
 def token_budget(audio_seconds: float) -> int:
     return int(min(MAX_TOKENS, TOKENS_PER_SECOND * audio_seconds + TOKENS_SLACK))
 
@@ -114,18 +141,21 @@ def greedy_decode(
     audio_seconds: float,
     max_tokens: int | None = None,
     bias: Bias | None = None,
+    scored: DecodeScore | None = None,
 ) -> list[int]:
     """Greedy decoding with runaway guards; returns the generated text tokens (no EOT).
-    `bias`: bonuses added to the (masked) logits before the argmax."""
+    `bias`: bonuses added to the (masked) logits before the argmax. `scored`: given the
+    model's log-probability of each chosen token (before any bias)."""
     budget = max_tokens if max_tokens is not None else token_budget(audio_seconds)
     logits = step(list(PROMPT))
     out: list[int] = []
     while len(out) < budget:
         mask = rules.suppress_begin if not out else rules.suppress
-        masked = np.where(mask, -np.inf, logits)
-        if bias is not None:
-            masked = bias.adjust(out, masked)
+        plain = np.where(mask, -np.inf, logits)
+        masked = bias.adjust(out, plain) if bias is not None else plain
         token = int(np.argmax(masked))
+        if scored is not None:
+            scored.add(_token_logprob(plain, token))
         if token == EOT:
             break
         out.append(token)
@@ -188,6 +218,7 @@ def beam_decode(
     beam: int = DEFAULT_BEAM,
     max_tokens: int | None = None,
     bias: Bias | None = None,
+    scored: DecodeScore | None = None,
 ) -> list[int]:
     """Beam search with the greedy decoder's runaway guards; returns the text tokens (no EOT).
 
@@ -203,6 +234,8 @@ def beam_decode(
     loop (`repetition_start`) finishes there, cut back to one copy of the loop.
     `bias` adds its bonuses to each hypothesis's log-probabilities before the candidates
     are chosen (so a biased token far down the list can still enter the beam).
+    `scored`: given the winner's summed log-probability over its tokens + 1 (the length
+    its rank was judged by; bias bonuses included when `bias` is given).
     """
     beam = check_beam(beam)
     budget = max_tokens if max_tokens is not None else token_budget(audio_seconds)
@@ -242,7 +275,10 @@ def beam_decode(
             logits = np.asarray(step([i for _, _, i in nxt], [[tokens[-1]] for tokens, _, _ in nxt]))
     if not finished:  # every candidate was masked out: nothing decodable
         return []
-    return max(finished, key=lambda f: f[1] / max(1, len(f[0]) + 1))[0]
+    best, best_score = max(finished, key=lambda f: f[1] / max(1, len(f[0]) + 1))
+    if scored is not None:
+        scored.add(best_score, len(best) + 1)
+    return best
 
 
 SHORTLIST = 32  # at most this many tokens are rescored exactly per step

@@ -22,6 +22,7 @@ numpy + the runtime only; never torch.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dictation.app.decoding import DecodeScore
 from dictation.app.runtime import SAMPLE_RATE, Transcriber, Transcript, check_finite
 from dictation.app.segmenter import PauseSegmenter, Segment
 
@@ -79,10 +81,17 @@ class SegmentDecoder:
         self.tokens: list[int] = []
         self.encoder_seconds = 0.0
         self._context = previous_text
+        self._score = DecodeScore()  # the pieces' confidences, weighted by their tokens
 
     @property
     def text(self) -> str:
         return join_texts(p.text for p in self.parts)
+
+    @property
+    def confidence(self) -> float | None:
+        """The model's confidence over all pieces (mean token probability, geometric);
+        None when no piece was scored."""
+        return self._score.confidence
 
     def decode(self, segment: Segment) -> SegmentText | None:
         """Text of one segment (None for a silent one, which is not decoded)."""
@@ -93,6 +102,9 @@ class SegmentDecoder:
         self.warnings += [w for w in result.warnings if w not in self.warnings]
         self.tokens += result.tokens
         self.encoder_seconds += result.encoder_seconds
+        if result.confidence is not None and result.text.strip():
+            weight = len(result.tokens) + 1  # the tokens and the end of text
+            self._score.add(weight * math.log(max(result.confidence, 1e-30)), weight)
         piece = SegmentText(
             len(self.parts), result.text, segment.start_s, segment.end_s, result.seconds, segment.hard_cut
         )
@@ -136,6 +148,7 @@ def transcribe_blocks(
         transcriber.beam if beam is None else beam,
         decoder.warnings,
         len(decoder.parts),
+        decoder.confidence,
     )
 
 
@@ -158,6 +171,7 @@ def transcribe_long(
         transcriber.beam if beam is None else beam,
         decoder.warnings,
         len(decoder.parts),
+        decoder.confidence,
     )
 
 
@@ -197,6 +211,11 @@ class IncrementalDictation:
     def text(self) -> str:
         """The text decoded so far (pieces that ended at a pause)."""
         return self._decoder.text
+
+    @property
+    def confidence(self) -> float | None:
+        """The model's confidence in the pieces decoded so far (see `SegmentDecoder`)."""
+        return self._decoder.confidence
 
     @property
     def pieces(self) -> list[SegmentText]:

@@ -33,6 +33,7 @@ from dictation.app.decoding import (
     DEFAULT_BEAM,
     PROMPT,
     Bias,
+    DecodeScore,
     TextTokenizer,
     beam_decode,
     check_beam,
@@ -115,6 +116,9 @@ class Transcript:
     beam: int = 1  # the beam width it was decoded with (1: greedy)
     warnings: list[str] = field(default_factory=list)  # about the input (e.g. over full scale)
     segments: int = 1  # decoded pieces (long speech is cut at pauses)
+    # The model's confidence in the text: mean probability of the chosen tokens (see
+    # decoding.DecodeScore); None when not measured (e.g. no speech).
+    confidence: float | None = None
 
 
 def to_mono_16k(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -287,16 +291,24 @@ class Transcriber:
             prefix = prefix[:1] + prefix[1:][-max(0, TEXT_CONTEXT - len(PROMPT) - budget - 1) :]
             budget = min(budget, TEXT_CONTEXT - len(PROMPT) - len(prefix))
         vocabulary = self.vocabulary
+        scores: list[tuple[list[int], DecodeScore]] = []  # each decoding run's tokens and score
+
+        def run(bias: Bias | None) -> list[int]:
+            score = DecodeScore()
+            tokens = self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget, bias=bias, scored=score)
+            scores.append((tokens, score))
+            return tokens
+
         if vocabulary is None:
-            tokens = self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget)
+            tokens = run(None)
             text = self.tokenizer.decode(tokens)
         else:
-
-            def run(bias: Bias | None) -> list[int]:
-                return self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget, bias=bias)
-
             tokens, text = vocabulary.decode(run, self.tokenizer)
-        return Transcript(text, time.perf_counter() - t0, audio_seconds, tokens, t_enc, beam, warnings)
+        # The run that gave these tokens; a text merged from two runs: the plain (first) one.
+        score = next((s for t, s in scores if t == tokens), scores[0][1])
+        return Transcript(
+            text, time.perf_counter() - t0, audio_seconds, tokens, t_enc, beam, warnings, confidence=score.confidence
+        )
 
     def _decode_steps(
         self,
@@ -307,6 +319,7 @@ class Transcriber:
         budget: int,
         probe: bool = False,
         bias: Bias | None = None,
+        scored: DecodeScore | None = None,
     ) -> Any:
         """Decode (greedy or beam) after the cross-attention keys/values; `prefix` goes
         before the start-of-transcript prompt. `probe`: only the first step's logits."""
@@ -368,8 +381,10 @@ class Transcriber:
         if probe:
             return step(list(PROMPT))
         if beam == 1:
-            return greedy_decode(step, self.rules, audio_seconds=0.0, max_tokens=budget, bias=bias)
-        return beam_decode(beam_step, self.rules, audio_seconds=0.0, beam=beam, max_tokens=budget, bias=bias)
+            return greedy_decode(step, self.rules, audio_seconds=0.0, max_tokens=budget, bias=bias, scored=scored)
+        return beam_decode(
+            beam_step, self.rules, audio_seconds=0.0, beam=beam, max_tokens=budget, bias=bias, scored=scored
+        )
 
 
 @contextlib.contextmanager

@@ -91,6 +91,7 @@ class DictationController(QObject):
         self.max_take_seconds = MAX_TAKE_SECONDS
         self.last_audio: np.ndarray | None = None
         self.last_hypothesis = ""
+        self.last_confidence: float | None = None  # the model's, for learning from use
         self.last_text = ""  # what the last dictation put in the text (after commands)
         self._listening = False
         self._stopping = False
@@ -228,6 +229,7 @@ class DictationController(QObject):
             self._say("idle", "Nothing was recognised. Hold the key while you speak.", note)
             return
         self.last_audio, self.last_hypothesis, self.last_text = audio, hypothesis, text
+        self.last_confidence = getattr(transcript, "confidence", None)
         self.dictated.emit(text, hypothesis)
         history_error = self._save_history(text)
         self.history_added.emit(text)

@@ -178,6 +178,7 @@ class LiveTake(QObject):
                 seconds=time.perf_counter() - started,
                 audio_seconds=take.size / SAMPLE_RATE,
                 beam=int(beam or 1),
+                confidence=dictation.confidence,
             )
 
         return job
