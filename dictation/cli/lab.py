@@ -128,6 +128,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--corpus", type=Path, default=None, help="corpus dir for --heldout")
     e.add_argument("--split", default="test", choices=["train", "validation", "test"])
     e.add_argument("--n-enroll", type=int, default=10)
+    e.add_argument(
+        "--takes",
+        type=parse_takes,
+        default=None,
+        metavar="N[,N...]",
+        help="one evaluation per N (e.g. 10,20,40,80): enrolled on the first N phrases (instead "
+        "of --n-enroll; from --enroll DIR, sorted by name), tested on the same phrases for "
+        "every N; JSON lines gain 'takes', and the gains of MAML and fine-tuning at each N follow",
+    )
     e.add_argument("--n-test", type=int, default=15)
     e.add_argument("--max-speakers", type=int, default=0)
     e.add_argument("--speakers", default="", help="comma-separated speaker ids (batch mode; default: all of the split)")
@@ -251,12 +260,26 @@ def _evaluate(args: argparse.Namespace) -> int:
             print("evaluate needs --enroll DIR and --test DIR, or --heldout", file=sys.stderr)
             return 2
         enroll, test = load_pairs(args.enroll), load_pairs(args.test)
-        res = evaluate_speaker(enroll, test, args.steps, bundle, **_speaker_options(args))
-        if args.reference:
-            from dictation.lab.heldout import reference_wers
+        if args.takes and args.takes[-1] > len(enroll):
+            print(
+                f"--takes {args.takes[-1]} needs that many pairs in {args.enroll} (it has {len(enroll)})",
+                file=sys.stderr,
+            )
+            return 2
+        rows, reference = [], None
+        for n in args.takes or [len(enroll)]:
+            res = evaluate_speaker(enroll[:n], test, args.steps, bundle, **_speaker_options(args))
+            if args.takes:
+                res["takes"] = n
+            if args.reference:
+                from dictation.lab.heldout import reference_wers
 
-            res.update(reference_wers(test))
-        _print(res, args.json)
+                reference = reference if reference is not None else reference_wers(test)
+                res.update(reference)
+            _print(res, args.json)
+            rows.append(res)
+        if args.takes:
+            _print_gains(rows, args.json)
         return 0
     from dictation.lab.heldout import evaluate_heldout, heldout_speakers
     from dictation.lab.report import markdown_table, summarize
@@ -265,7 +288,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         speakers = heldout_speakers(
             args.corpus or _default_corpus(),
             args.split,
-            args.n_enroll + args.n_test,
+            (args.takes[-1] if args.takes else args.n_enroll) + args.n_test,
             [s for s in args.speakers.split(",") if s],
             args.max_speakers,
         )
@@ -274,18 +297,42 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     rows = []
     for res in evaluate_heldout(
-        speakers, args.n_enroll, args.n_test, bundle, args.steps, args.reference, **_speaker_options(args)
+        speakers,
+        args.n_enroll,
+        args.n_test,
+        bundle,
+        args.steps,
+        args.reference,
+        takes=args.takes,
+        **_speaker_options(args),
     ):
         rows.append(res)
-        print(json.dumps(res) if args.json else speaker_line(res), flush=True)
-    summary = summarize(rows)
-    if args.json:
-        print(json.dumps({"summary": summary}))
-    else:
-        print(json.dumps(summary, indent=2))
+        line = speaker_line(res) if "takes" not in res else f"{res['takes']} takes  {speaker_line(res)}"
+        print(json.dumps(res) if args.json else line, flush=True)
+    tables = []
+    for n in args.takes or [None]:
+        group = [r for r in rows if r.get("takes") == n]
+        summary = summarize(group) if n is None else {**summarize(group), "takes": n}
+        if args.json:
+            print(json.dumps({"summary": summary}))
+        else:
+            print(json.dumps(summary, indent=2))
+        tables.append(
+            markdown_table(group, summary) if n is None else f"### {n} takes\n\n{markdown_table(group, summary)}"
+        )
+    if args.takes:
+        _print_gains(rows, args.json)
     if args.table:
-        args.table.write_text(markdown_table(rows, summary))
+        args.table.write_text("\n".join(tables))
     return 0
+
+
+def _print_gains(rows: list[dict], as_json: bool) -> None:
+    """The held-out gains of MAML and fine-tuning for each number of takes (--takes)."""
+    from dictation.lab.heldout import gains_by_takes, takes_table
+
+    gains = gains_by_takes(rows)
+    print(json.dumps({"takes_summary": gains}) if as_json else takes_table(gains))
 
 
 def _compare(old: Path, new: Path, as_json: bool) -> int:
@@ -326,6 +373,18 @@ def parse_speed_copies(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
+def parse_takes(text: str) -> list[int]:
+    """'10,20,40,80' -> [10, 20, 40, 80] (sorted, without repeats); each at least 2 (the
+    check splits the takes in two); anything else is an argparse error."""
+    try:
+        counts = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        counts = []
+    if not counts or counts[0] < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers of at least 2, e.g. 10,20,40,80")
+    return counts
+
+
 def parse_source_weights(text: str) -> dict[str, float]:
     """'espeak=1.5,kokoro=2' -> {'espeak': 1.5, 'kokoro': 2.0}; an argparse error otherwise."""
     out: dict[str, float] = {}
@@ -347,6 +406,6 @@ def _print(res: dict, as_json: bool) -> None:
     else:
         from dictation.lab.report import speaker_line
 
-        print(speaker_line(res))
+        print(speaker_line(res) if "takes" not in res else f"{res['takes']} takes  {speaker_line(res)}")
         for ex in res.get("examples", []):
             print(f"  ref:     {ex['ref']}\n  base:    {ex['base']}\n  adapted: {ex['adapted']}")
