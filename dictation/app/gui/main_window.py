@@ -22,6 +22,7 @@ from dictation.app.gui.adaptation_controller import AdaptationController
 from dictation.app.gui.anywhere import AnywhereDictation
 from dictation.app.gui.dictation_controller import DictationController
 from dictation.app.gui.first_run import FirstRunPage
+from dictation.app.gui.learning import Learning
 from dictation.app.gui.microphones import Microphones
 from dictation.app.gui.model_texts import about_html, model_in_use, outdated_model_notice
 from dictation.app.gui.presence import Presence
@@ -76,6 +77,9 @@ class MainWindow(QMainWindow):
         self.adaptation = AdaptationController(self.services, self.transcription, self.session, self)
         self.profile_actions = ProfileActions(self, self.session, self.microphones, self.adaptation)
         self.anywhere = AnywhereDictation(self.dictation_controller, self.recorder, self.transcription, self)
+        self.learning = Learning(
+            self.dictation_controller, self.session, self.adaptation, self.anywhere.delivered, self
+        )
         self.presence = Presence(
             self.anywhere,
             self.dictation_controller,
@@ -111,6 +115,7 @@ class MainWindow(QMainWindow):
         self.adapt_view = self.profile_pages.adapt_view
         self.dictation_view = self.profile_pages.dictation_view
         self.vocabulary_page = self.profile_pages.vocabulary_page
+        self.learned_page = self.profile_pages.learned_page
         self.pages = self.profile_pages.pages
         self.root = QStackedWidget()
         self.root.addWidget(self.first_run)
@@ -162,6 +167,7 @@ class MainWindow(QMainWindow):
         self.vocabulary_page.changed.connect(self._use_vocabulary)
 
         self.adapt_view.attach(self.adaptation)
+        self.learned_page.attach(self.learning)
         for over in (self.adaptation.finished, self.adaptation.failed, self.adaptation.cancelled):
             over.connect(lambda *_: self._refresh_summary())
 

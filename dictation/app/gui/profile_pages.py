@@ -1,4 +1,5 @@
-"""The open profile's area of the window: navigation and the Enroll / Adapt / Dictate pages.
+"""The open profile's area of the window: navigation and the Enroll / Adapt / Dictate /
+Vocabulary / What I learned pages.
 
 Push-to-talk goes to the page showing: Space and finished takes reach the enrollment
 wizard on the Enroll page and the dictation controller on the Dictate page.
@@ -13,13 +14,14 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QStackedWidget, QWidget
 from dictation.app.gui.adapt_view import AdaptView
 from dictation.app.gui.dictation_controller import DictationController
 from dictation.app.gui.dictation_view import DictationView
+from dictation.app.gui.learned_page import LearnedPage
 from dictation.app.gui.push_to_talk import PushToTalkKey
 from dictation.app.gui.recorder import Recorder
 from dictation.app.gui.transcription_service import TranscriptionService
 from dictation.app.gui.vocabulary_page import VocabularyPage
 from dictation.app.gui.wizard import EnrollmentWizard
 
-PAGE_ENROLL, PAGE_ADAPT, PAGE_DICTATE, PAGE_VOCABULARY = 0, 1, 2, 3
+PAGE_ENROLL, PAGE_ADAPT, PAGE_DICTATE, PAGE_VOCABULARY, PAGE_LEARNED = 0, 1, 2, 3, 4
 
 
 class ProfilePages(QWidget):
@@ -45,10 +47,11 @@ class ProfilePages(QWidget):
         self.adapt_view = AdaptView()
         self.dictation_view = DictationView()
         self.vocabulary_page = VocabularyPage()
+        self.learned_page = LearnedPage()
 
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.addItems(["Enroll", "Adapt", "Dictate", "Vocabulary"])
+        self.nav.addItems(["Enroll", "Adapt", "Dictate", "Vocabulary", "What I learned"])
         self.nav.setFixedWidth(150)
         self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.pages = QStackedWidget()
@@ -56,6 +59,7 @@ class ProfilePages(QWidget):
         self.pages.addWidget(self.adapt_view)
         self.pages.addWidget(self.dictation_view)
         self.pages.addWidget(self.vocabulary_page)
+        self.pages.addWidget(self.learned_page)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)

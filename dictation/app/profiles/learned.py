@@ -27,7 +27,7 @@ import numpy as np
 
 from dictation.app import storage
 from dictation.app.profiles.errors import CorruptProfileError, ProfileError
-from dictation.app.profiles.files import LEARNED, LEARNING_JSON, ProfileLocation, now, read_json_dict
+from dictation.app.profiles.files import LEARNED, LEARNING_JSON, ProfileLocation, new_id, now, read_json_dict
 from dictation.app.profiles.takes import Recordings, Take
 
 SOURCES = ("accepted", "corrected")
@@ -164,10 +164,11 @@ class LearnedMaterial:
         return [r for r in runs if isinstance(r, dict) and isinstance(r.get("started"), str)]
 
     def record_run(self, run: dict) -> None:
-        """Add a run, or update the one that started at the same time (``started``)."""
+        """Add a run, or update the one with its ``id`` (else the same ``started`` time)."""
         if not isinstance(run.get("started"), str):
             raise ProfileError("a run needs its 'started' time")
-        runs = [r for r in self.runs() if r["started"] != run["started"]]
+        key = _run_key(run)
+        runs = [r for r in self.runs() if _run_key(r) != key]
         runs = sorted([*runs, dict(run)], key=lambda r: r["started"])[-MAX_RUNS:]
         with self.location.writing():
             storage.atomic_write_json(self.runs_path, {"runs": runs}, make_parents=False)
@@ -179,5 +180,9 @@ class LearnedMaterial:
 
 
 def run_started() -> dict:
-    """A run record for a background adaptation starting now."""
-    return {"started": now(), "status": "running"}
+    """A run record for an adaptation starting now."""
+    return {"id": new_id(), "started": now(), "status": "running"}
+
+
+def _run_key(run: dict) -> str:
+    return str(run.get("id") or run["started"])
