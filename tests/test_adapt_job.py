@@ -349,7 +349,8 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
     assert {"type": "status", "message": "loading 5 recordings (1 of them corrections)"} in events
     reopened = Profile.open("anna")
     assert done["previous_wer"] is None
-    assert done["installed"] == worker.decide_install(done["before_wer"], done["after_wer"])[0]
+    # Installed only when the check measured it better than the base (install_rule).
+    assert done["installed"] == (done["after_loss"] < done["before_loss"] and done["after_wer"] <= done["before_wer"])
     if done["installed"]:
         assert reopened.metadata["after_wer"] == done["after_wer"]
         assert reopened.metadata["check"] == "2-fold cross-validation on 5 recordings"
@@ -364,9 +365,12 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
 
         assert reopened.metadata["precision"] == resolve_precision(info.get("inner_precision", "float32"), device)
         assert (reopened.model_dir() / "encoder.onnx").is_file()
+        assert reopened.metadata["shrink"] == done["shrink"] in (0.5, 1.0)
     else:
-        assert done["reason"].startswith("not installed: adaptation made recognition")
+        assert done["reason"].startswith("kept your current model (the base model): ")
         assert reopened.model_dir() is None
+        assert Path(done["candidate"]) == reopened.path / "model.candidate"
+        assert reopened.candidate_metadata()["after_wer"] == done["after_wer"]
     assert not list(reopened.path.glob(".stage-*"))
 
 

@@ -5,9 +5,14 @@ No torch here (the GUI imports this); the spawned worker imports it. Events from
 
     {"type": "progress", "step", "total", "loss", "eta_seconds"}   # eta None at step 0
     {"type": "status", "message"}                                   # phase changes, fallbacks
-    {"type": "done", "installed", "before_wer", "after_wer", "previous_wer", "reason", "device"}
+    {"type": "done", "installed", "before_wer", "after_wer", "previous_wer", "reason", "device",
+     "shrink", "before_loss", "after_loss", "in_use", "candidate"}
         # before/after: cross-validated WER on the profile's recordings (worker docstring);
-        # previous_wer is None since that check (kept for readers of older events)
+        # previous_wer is None since that check (kept for readers of older events).
+        # installed False: the model in use (`in_use`, e.g. "the base model") stays and the
+        # new one is kept aside in `candidate` (the profile's model.candidate folder);
+        # `reason` says so with the numbers. shrink: the installed update's strength (1 full,
+        # 0.5 half; 0 when nothing was installed); before/after_loss: the check's token loss.
     {"type": "error", "message"}       # "cancelled" after cancel(); crashes are detected here
 
 Exactly one ``done`` or ``error`` event ends a job.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import queue
 import sys
 import time
@@ -74,9 +80,11 @@ class AdaptationJob:
         self._cancel = self._context.Event()
         self._process = self._context.Process(
             target=_run_worker,
-            args=(self.profile_name, self.steps, self.device, self._events, self._cancel),
+            # The worker stops, installing nothing, once this process is gone (killed or
+            # crashed included: dictation.adapt.worker_process).
+            args=(self.profile_name, self.steps, self.device, self._events, self._cancel, os.getpid()),
             name=f"dictation-adapt-{self.profile_name}",
-            daemon=True,  # never outlives the app; a killed worker leaves the profile intact
+            daemon=True,  # ended by a normal exit of the app; a killed worker leaves the profile intact
         )
         self._process.start()
 

@@ -1,4 +1,5 @@
-"""Adaptation screen: start/cancel the job, show progress, then before/after accuracy."""
+"""Adaptation screen: start/cancel the job, show progress, then before/after accuracy and
+whether the new model was installed or kept aside; go back to the previous or the base model."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from dictation.app.gui.accuracy_chart import AccuracyChart
 from dictation.app.gui.style import label, set_state
@@ -31,12 +32,23 @@ def accuracy_percent(wer: float | None) -> float | None:
     return max(0.0, (1.0 - float(wer)) * 100.0)
 
 
+def kept_aside_text(message: dict) -> str:
+    """What the page says when the check kept the model in use: the worker's reason, as
+    a sentence ("Kept your current model (the base model): 4.6% → 5.6% word errors ...")."""
+    reason = str(message.get("reason") or "kept your current model: the new one did not do better")
+    reason = reason.replace(" -> ", " → ")
+    return f"{reason[:1].upper()}{reason[1:]}."
+
+
 class AdaptView(QWidget):
-    """Signals: start_requested(), cancel_requested(), record_more_requested()."""
+    """Signals: start_requested(), cancel_requested(), record_more_requested(),
+    previous_model_requested(), base_model_requested() (after the user confirmed)."""
 
     start_requested = Signal()
     cancel_requested = Signal()
     record_more_requested = Signal()
+    previous_model_requested = Signal()
+    base_model_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +58,11 @@ class AdaptView(QWidget):
         self.start_button.setObjectName("primary")
         self.cancel_button = QPushButton("Cancel")
         self.more_button = QPushButton("Record more sentences")
+        self.previous_button = QPushButton("Use previous model")
+        self.previous_button.setToolTip("Go back to the adapted model installed before the last one")
+        self.base_button = QPushButton("Use base model")
+        self.base_button.setToolTip("Remove the adapted models and dictate with the base model; recordings are kept")
+        self._adaptation: AdaptationController | None = None
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -62,6 +79,10 @@ class AdaptView(QWidget):
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
         buttons.addWidget(self.more_button)
+        models = QHBoxLayout()
+        models.addWidget(self.previous_button)
+        models.addWidget(self.base_button)
+        models.addStretch(1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 24, 32, 24)
@@ -75,11 +96,14 @@ class AdaptView(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.result_label)
         layout.addWidget(self.chart)
+        layout.addLayout(models)
         layout.addStretch(1)
 
         self.start_button.clicked.connect(self.start_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.more_button.clicked.connect(self.record_more_requested)
+        self.previous_button.clicked.connect(self._ask_previous_model)
+        self.base_button.clicked.connect(self._ask_base_model)
         self.set_running(False)
 
     def attach(self, adaptation: AdaptationController) -> None:
@@ -90,8 +114,20 @@ class AdaptView(QWidget):
                 self.step_label.setText("Cancelling\u2026")
                 adaptation.cancel()
 
+        def switched(problem: str | None) -> None:
+            if problem:
+                set_state(self.status, f"Could not switch models: {problem}", "bad")
+            else:
+                set_state(self.status, "", "idle")
+                self.result_label.clear()
+                self.chart.hide()
+            self._update_model_buttons()
+
+        self._adaptation = adaptation
         self.start_requested.connect(adaptation.start)
         self.cancel_requested.connect(cancel)
+        self.previous_model_requested.connect(lambda: switched(adaptation.use_previous_model()))
+        self.base_model_requested.connect(lambda: switched(adaptation.use_base_model()))
         adaptation.started.connect(lambda: self.set_running(True))
         adaptation.progress.connect(self.show_progress)
         adaptation.status.connect(self.step_label.setText)
@@ -106,19 +142,22 @@ class AdaptView(QWidget):
         self.intro.setText(
             f"Your profile has {takes} recorded sentences{extra}. Adaptation fine-tunes the "
             "speech model to your voice on this computer, then checks the result: each half of "
-            "your sentences is recognised by a model adapted on the other half. A model the "
-            f"check shows broken is not installed.\n\n"
+            "your sentences is recognised by a model adapted on the other half. The new model is "
+            "used only if it does better there than the base model; otherwise your current model "
+            "stays and the new one is kept aside.\n\n"
             f"Model in use: {model_text}."
         )
         self.notice.setText(notice)
         self.notice.setVisible(bool(notice))
         self.start_button.setText("Adapt again" if notice else "Adapt to my voice")
         self.start_button.setEnabled(takes > 0 and not self.cancel_button.isEnabled())
+        self._update_model_buttons()
 
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.more_button.setEnabled(not running)
+        self._update_model_buttons(running)
         if running:
             self.progress.setRange(0, 0)  # busy until the first progress message
             self.step_label.setText("Starting\u2026")
@@ -145,10 +184,11 @@ class AdaptView(QWidget):
         before = accuracy_percent(message.get("before_wer"))
         after = accuracy_percent(message.get("after_wer"))
         if message.get("installed"):
-            set_state(self.status, "\u2713 Done. Your adapted model is now in use.", "good")
+            shrink = message.get("shrink")
+            half = "" if shrink in (None, 1.0) else f" (the update at {shrink:g} of its strength fitted you best)"
+            set_state(self.status, f"\u2713 Done. Your adapted model is now in use{half}.", "good")
         else:
-            reason = str(message.get("reason") or "it was not better than the current model")
-            set_state(self.status, f"Finished, but the model in use was kept: {reason}.", "idle")
+            set_state(self.status, kept_aside_text(message), "idle")
         if before is not None and after is not None:
             self.result_label.setText(
                 "Words recognised correctly in your sentences, each by a model adapted without it: "
@@ -159,6 +199,35 @@ class AdaptView(QWidget):
             self.chart.set_values(before, after)
             self.chart.show()
         self.step_label.clear()
+
+    def _update_model_buttons(self, running: bool | None = None) -> None:
+        """Offer the previous model where the profile keeps one, the base model where an
+        adapted one is in use; neither while adapting."""
+        if running is None:
+            running = self.cancel_button.isEnabled()
+        adaptation = self._adaptation
+        self.previous_button.setEnabled(not running and adaptation is not None and adaptation.has_previous_model())
+        self.base_button.setEnabled(not running and adaptation is not None and adaptation.has_adapted_model())
+
+    def _ask_previous_model(self) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Use previous model",
+            "Go back to the adapted model installed before the last one? The current adapted "
+            "model is removed; your recordings are kept.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.previous_model_requested.emit()
+
+    def _ask_base_model(self) -> None:
+        answer = QMessageBox.question(
+            self,
+            "Use base model",
+            "Remove your adapted models and dictate with the base model? Your recordings are "
+            "kept, and you can adapt again at any time.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.base_model_requested.emit()
 
     def show_failed(self, message: str) -> None:
         self.set_running(False)

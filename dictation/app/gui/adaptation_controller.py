@@ -1,4 +1,5 @@
-"""Adapting the open profile's model: one job at a time, its new model used at once."""
+"""Adapting the open profile's model: one job at a time, its new model used at once; and
+going back to the previous adapted model or to the base model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dictation.app.gui.adapt_runner import AdaptRunner
 from dictation.app.gui.profile_session import ProfileSession
 from dictation.app.gui.services import Services
 from dictation.app.gui.transcription_service import TranscriptionService
+from dictation.app.profiles import ProfileError
 
 
 class AdaptationController(QObject):
@@ -75,9 +77,56 @@ class AdaptationController(QObject):
     def _adapted(self, message: dict) -> None:
         profile = self.session.profile
         if profile is not None and profile.name == self._profile_name and message.get("installed"):
-            model_dir = profile.model_dir()
-            if model_dir is not None:
-                self.transcription.forget(model_dir)  # same path, new files: drop the cached session
-            self.transcription.set_model_dir(model_dir)
-            self.transcription.preload()
+            self._use_profile_model()
         self.finished.emit(message)
+
+    # -- the model in use ----------------------------------------------------------------
+
+    def has_previous_model(self) -> bool:
+        """Whether the open profile keeps a previous adapted model to go back to."""
+        profile = self.session.profile
+        try:
+            return profile is not None and profile.previous_metadata() is not None
+        except (ProfileError, OSError):
+            return False
+
+    def has_adapted_model(self) -> bool:
+        """Whether the open profile has an adapted model (else the base model is in use)."""
+        profile = self.session.profile
+        return profile is not None and profile.model_dir() is not None
+
+    def use_previous_model(self) -> str | None:
+        """Go back to the adapted model installed before the last one (the current one is
+        removed); returns why not, or None. Not while adapting: the job would replace it."""
+        profile = self.session.profile
+        if profile is None or self.is_running():
+            return "not while adapting"
+        try:
+            profile.restore_previous_model()
+        except (ProfileError, OSError) as exc:
+            return str(exc)
+        self._use_profile_model()
+        return None
+
+    def use_base_model(self) -> str | None:
+        """Remove the adapted models (the recordings stay) and dictate with the base
+        model; returns why not, or None."""
+        profile = self.session.profile
+        if profile is None or self.is_running():
+            return "not while adapting"
+        try:
+            profile.reset_to_base()
+        except (ProfileError, OSError) as exc:
+            return str(exc)
+        self._use_profile_model()
+        return None
+
+    def _use_profile_model(self) -> None:
+        """Dictate with the open profile's model as it is on disk now (`model_loaded` of the
+        transcription service follows, and the window shows the model in use)."""
+        profile = self.session.profile
+        model_dir = profile.model_dir() if profile is not None else None
+        if model_dir is not None:
+            self.transcription.forget(model_dir)  # same path, new files: drop the cached session
+        self.transcription.set_model_dir(model_dir)
+        self.transcription.preload()

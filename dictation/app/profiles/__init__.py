@@ -11,6 +11,7 @@ Layout of ``data_root()/profiles/<name>/`` (format_version 1)::
     history.jsonl         one {"time", "text"} per line, append-only
     model/                installed adapted ONNX model + metadata.json
     model.prev/           the previously installed model (last good)
+    model.candidate/      the last adapted model its check kept aside (not used)
     pending/<id>.wav      audio of dictations whose text was not delivered yet
     learned/<id>.*        dictations accepted unchanged, kept for adaptation (like takes)
     learning.json         {"runs": [...]}: the background adaptation runs

@@ -33,6 +33,8 @@ LEARNED = "learned"  # dictations accepted unchanged, kept for adaptation (profi
 LEARNING_JSON = "learning.json"  # the background adaptation runs (profiles.learned)
 MODEL = "model"
 MODEL_PREV = "model.prev"
+# An adapted model its own check did not pass: kept, not used (`AdaptedModels.keep_candidate`).
+MODEL_CANDIDATE = "model.candidate"
 MODEL_METADATA = "metadata.json"
 STAGE_PREFIX = ".stage-"
 TRASH_PREFIX = ".trash-"

@@ -18,6 +18,7 @@ from dictation.app import storage
 from dictation.app.profiles.errors import CorruptProfileError, ProfileError
 from dictation.app.profiles.files import (
     MODEL,
+    MODEL_CANDIDATE,
     MODEL_METADATA,
     MODEL_PREV,
     STAGE_PREFIX,
@@ -160,6 +161,27 @@ class AdaptedModels:
             os.replace(staged_dir, model)
         if stage_root != model:
             shutil.rmtree(stage_root, ignore_errors=True)  # export leftovers, if any
+
+    def keep_candidate(self, staged_dir: Path, metadata: dict) -> Path:
+        """Keep an exported model that was not installed as ``model.candidate/`` (replacing
+        the one kept before) with its metadata; the model in use and ``model.prev`` stay.
+
+        ``staged_dir`` lies inside a dir from ``new_stage_dir()`` (one rename)."""
+        staged_dir = Path(staged_dir)
+        if not any(staged_dir.glob("*.onnx")):
+            raise ProfileError(f"staged model directory holds no .onnx model: {staged_dir}")
+        target = self.path / MODEL_CANDIDATE
+        with self.location.writing():
+            record = dict(metadata, kept=now())
+            storage.atomic_write_json(staged_dir / MODEL_METADATA, record, make_parents=False)
+            remove_dir(target)
+            os.replace(staged_dir, target)
+        return target
+
+    def candidate_metadata(self) -> dict | None:
+        """Metadata of the model kept aside by the last adaptation's check, if any."""
+        path = self.path / MODEL_CANDIDATE / MODEL_METADATA
+        return read_json_dict(path) if path.is_file() else None
 
     def _current_version(self) -> int:
         """The version number of the model in use; a damaged metadata file must not stop a

@@ -232,6 +232,14 @@ class Profile:
         """Install an exported model dir atomically; the current one becomes ``model.prev``."""
         self.models.install(staged_dir, metadata)
 
+    def keep_candidate_model(self, staged_dir: Path, metadata: dict) -> Path:
+        """Keep a model its check did not pass as ``model.candidate/``; nothing in use changes."""
+        return self.models.keep_candidate(staged_dir, metadata)
+
+    def candidate_metadata(self) -> dict | None:
+        """Metadata of the model the last adaptation's check kept aside, if any."""
+        return self.models.candidate_metadata()
+
     def restore_previous_model(self) -> None:
         """Go back to the last good model (``model.prev``); the current one is dropped."""
         self.models.restore_previous()
