@@ -295,7 +295,9 @@ class Transcriber:
 
         def run(bias: Bias | None) -> list[int]:
             score = DecodeScore()
-            tokens = self._decode_steps(cross_k, cross_v, beam=beam, prefix=prefix, budget=budget, bias=bias, scored=score)
+            tokens = self._decode_steps(
+                cross_k, cross_v, beam=beam, prefix=prefix, budget=budget, bias=bias, scored=score
+            )
             scores.append((tokens, score))
             return tokens
 

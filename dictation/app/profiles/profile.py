@@ -105,7 +105,15 @@ class Profile:
         if not path.is_dir():
             raise ProfileNotFoundError(f"no profile named {name!r} (in {path.parent})")
         profile = cls._open_path(path, name)
-        for folder in (path, path / TAKES, path / CORRECTIONS, path / MODEL, path / MODEL_PREV, path / PENDING, path / LEARNED):
+        for folder in (
+            path,
+            path / TAKES,
+            path / CORRECTIONS,
+            path / MODEL,
+            path / MODEL_PREV,
+            path / PENDING,
+            path / LEARNED,
+        ):
             storage.remove_stale_temp_files(folder)
         return profile
 
