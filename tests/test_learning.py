@@ -128,6 +128,57 @@ def test_run_records_are_updated_by_start_time_and_count_new_material(profile):
     assert material.runs() == []  # only the chart's record: a damaged one is not a failure
 
 
+def test_the_adaptation_worker_adapts_on_the_accepted_dictations_too(profile, monkeypatch):
+    """The real worker (`worker._run`, in this process) gets the takes, the corrections and
+    the accepted dictations; the adaptation step is the documented test hook and the
+    check's figures are given (a clear gain), so the model is installed and says so."""
+    import torch
+
+    import dictation.adapt.held_out_check as held_out
+    from dictation.adapt import worker
+    from dictation.adapt.held_out_check import HeldOutCheck
+
+    for i in range(3):
+        profile.add_take(f"p{i}", f"enrolled phrase {i}", tone(), {})
+    profile.add_learned(tone(), "a corrected dictation", "corrected", hypothesis="a collected dictation")
+    profile.add_learned(tone(), "an accepted dictation", "accepted", 0.9)
+    monkeypatch.setenv(worker.ADAPT_TARGET_ENV, f"{__name__}:recording_adapt")  # this module, as imported
+    figures = HeldOutCheck({0.0: 0.5, 0.5: 0.45, 1.0: 0.4}, {0.0: 0.2, 1.0: 0.15}, n_takes=5, folds=2, seconds=1.0)
+    monkeypatch.setattr(held_out, "held_out_check", lambda *args, **kwargs: figures)
+    ADAPTED_ON.clear()
+    events: list[dict] = []
+    worker._run(profile.name, 2, "cpu", events.append, lambda: False, torch.get_num_threads(), lambda: True)
+    assert events[-1]["type"] == "done" and events[-1]["installed"] is True
+    assert sorted(ADAPTED_ON) == sorted(
+        [f"enrolled phrase {i}" for i in range(3)] + ["a corrected dictation", "an accepted dictation"]
+    )
+    from dictation.app.profiles import Profile
+
+    metadata = Profile.open(profile.name).metadata
+    assert (metadata["train_takes"], metadata["corrections"], metadata["learned"]) == (3, 1, 1)
+
+
+ADAPTED_ON: list[str] = []
+
+
+class _Exported:
+    speed_copies = ()
+    precision = "float32"
+
+    def export(self, out_dir: Path) -> dict:
+        out_dir.mkdir(parents=True)
+        (out_dir / "encoder.onnx").write_text("new")
+        (out_dir / "model.json").write_text(json.dumps({"adapted": True}))
+        return {"model_version": "test"}
+
+
+def recording_adapt(takes, steps, device, progress, should_cancel):
+    """The worker's adaptation step (its test hook): notes the texts it was given."""
+    ADAPTED_ON.extend(text for _, text in takes)
+    progress(steps, steps, 1.0)
+    return _Exported()
+
+
 # -- confidence ---------------------------------------------------------------------------
 
 

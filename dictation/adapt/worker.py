@@ -189,7 +189,8 @@ def _run(
         raise WorkerError(
             f"profile {profile_name!r} has {len(takes)} takes; record at least {MIN_TAKES} before adapting"
         )
-    train = list(takes) + list(corrections)
+    learned = profile.learned_material.accepted()  # dictations accepted unchanged (learning from use)
+    train = list(takes) + list(corrections) + list(learned)
 
     from dictation.app.audio import AudioFileError, load_audio
 
@@ -253,8 +254,9 @@ def _run(
             "steps": total_steps,
             "speed_copies": list(getattr(adapted, "speed_copies", ())),
             "precision": getattr(adapted, "precision", "float32"),
-            "train_takes": len(train) - len(corrections),
+            "train_takes": len(takes),
             "corrections": len(corrections),
+            "learned": len(learned),
             "check": f"{check.folds}-fold cross-validation on {check.n_takes} recordings",
             "before_wer": decision.before_wer,
             "after_wer": decision.after_wer,
