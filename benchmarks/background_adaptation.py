@@ -41,9 +41,10 @@ def main() -> int:
     os.environ["DICTATION_HOME"] = tempfile.mkdtemp(prefix="dictation-bench-home-")
     from dictation.app.adapt_job import AdaptationJob
     from dictation.app.audio import load_audio
+    from dictation.app.base_model import base_model_dir
     from dictation.app.gui.learning import lower_priority
     from dictation.app.profiles import Profile
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.runtime import Transcriber
 
     clips = Path(tempfile.mkdtemp(prefix="dictation-bench-"))
     profile = Profile.create("bench")

@@ -30,8 +30,9 @@ def main() -> int:
     from pathlib import Path
 
     from dictation.app.audio import load_audio
+    from dictation.app.base_model import base_model_dir
     from dictation.app.decoding import check_beam
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.runtime import Transcriber
     from dictation.app.text import wer
     from dictation.lab.corpus.common import default_corpus_dir
     from dictation.lab.corpus.readers import read_manifest

@@ -166,10 +166,10 @@ def idle_cpu(seconds: float, home: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dictation.app.base_model import base_model_dir
     from dictation.app.delivery.probe import Probe
     from dictation.app.hotkeys.xutil import open_display
     from dictation.app.profiles import Profile
-    from dictation.app.runtime import base_model_dir
 
     work = Path(tempfile.mkdtemp(prefix="dictation-delivery-bench-"))
     home = work / "home"

@@ -35,7 +35,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.base_model import base_model_dir
+    from dictation.app.runtime import Transcriber
 
     model_dir = args.model_dir or base_model_dir()
     t0 = time.perf_counter()

@@ -32,7 +32,8 @@ def main() -> int:
     import numpy as np
 
     from dictation.app.audio import load_audio
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.base_model import base_model_dir
+    from dictation.app.runtime import Transcriber
     from dictation.app.text import word_errors
     from dictation.lab.corpus.common import default_corpus_dir
     from dictation.lab.corpus.readers import read_manifest

@@ -140,8 +140,9 @@ def main() -> int:
     parser.add_argument("--fast", action="store_true", help="feed the latency trials faster than real time")
     args = parser.parse_args()
 
+    from dictation.app.base_model import base_model_dir
     from dictation.app.long_transcription import transcribe_blocks
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.runtime import Transcriber
     from dictation.app.text import wer
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

@@ -52,7 +52,8 @@ def main() -> int:
     from common import speech_clip
 
     import dictation.app.audio.capture  # noqa: F401  (the app's capture module is loaded too)
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.base_model import base_model_dir
+    from dictation.app.runtime import Transcriber
 
     start = rss_mb()
     tr = Transcriber(base_model_dir())

@@ -107,7 +107,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from dictation.app.audio import load_audio
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.base_model import base_model_dir
+    from dictation.app.runtime import Transcriber
     from dictation.app.text import wer
     from dictation.app.vocabulary import BiasWeights, DecodingVocabulary, make_entry
 

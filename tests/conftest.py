@@ -142,7 +142,7 @@ def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def base_model(shared_model_cache: Path) -> Path:
     """Directory of the real bundled model exported to ONNX (built on first use)."""
-    from dictation.app.runtime import base_model_dir
+    from dictation.app.base_model import base_model_dir
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DICTATION_CACHE", str(shared_model_cache))

@@ -357,7 +357,7 @@ def test_real_adaptation_end_to_end(home, monkeypatch, device, espeak_takes):
         assert reopened.metadata["device"] == device
         assert reopened.metadata["corrections"] == 1 and reopened.metadata["steps"] == 2
         # The user-time protocol the bundle names (speed copies of the takes) is recorded.
-        from dictation.app.runtime import bundled_model_dir
+        from dictation.app.base_model import bundled_model_dir
 
         info = json.loads((bundled_model_dir() / "bundle.json").read_text())
         assert reopened.metadata["speed_copies"] == info.get("enroll_speed_copies", [])

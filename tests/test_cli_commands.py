@@ -135,8 +135,8 @@ def test_previous_model_command_goes_back_one_adaptation(home):
 
 
 def test_profile_list_asks_to_adapt_again_after_a_model_update(home):
+    from dictation.app.base_model import bundled_model_version
     from dictation.app.profiles import Profile
-    from dictation.app.runtime import bundled_model_version
 
     shipped = bundled_model_version()
     profile = Profile.create("anna")

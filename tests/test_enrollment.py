@@ -126,7 +126,8 @@ def test_stereo_input_is_accepted(tmp_path):
 
 @pytest.fixture(scope="module")
 def transcriber(tmp_path_factory):
-    from dictation.app.runtime import Transcriber, base_model_dir
+    from dictation.app.base_model import base_model_dir
+    from dictation.app.runtime import Transcriber
 
     # The base model is exported into a module-wide cache once, whatever the test's home.
     # Same path as tests/test_gui*.py use, so one export serves all of them.

@@ -630,7 +630,7 @@ def test_switch_profile_opens_the_other_one_and_remembers_it(make_window, source
 def test_reset_to_base_removes_the_adapted_model_after_confirmation(make_window, source, qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from dictation.app.runtime import base_model_dir
+    from dictation.app.base_model import base_model_dir
 
     window = open_with_profile(make_window, source)
     stage = window.profile.new_stage_dir() / "model"
@@ -649,7 +649,7 @@ def test_reset_to_base_removes_the_adapted_model_after_confirmation(make_window,
 def test_previous_model_button_goes_back_one_adaptation(make_window, source, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from dictation.app.runtime import base_model_dir
+    from dictation.app.base_model import base_model_dir
 
     window = open_with_profile(make_window, source)
     assert not window.profile_actions.open_settings().previous_button.isEnabled()  # nothing to go back to
@@ -671,8 +671,8 @@ def test_previous_model_button_goes_back_one_adaptation(make_window, source, mon
 
 
 def test_adapted_model_from_an_older_speech_model_asks_to_adapt_again(make_window, source):
+    from dictation.app.base_model import base_model_dir, bundled_model_version
     from dictation.app.gui.model_texts import about_html, outdated_model_notice
-    from dictation.app.runtime import base_model_dir, bundled_model_version
 
     window = open_with_profile(make_window, source)
     view = window.adapt_view
@@ -776,7 +776,7 @@ def test_cancel_adaptation_keeps_the_model(make_window, source, qtbot, monkeypat
 
 
 def test_worker_crash_is_reported_and_the_old_model_kept(make_window, source, qtbot, monkeypatch):
-    from dictation.app.runtime import base_model_dir
+    from dictation.app.base_model import base_model_dir
 
     window = adapt_ready_window(make_window, source)
     # An adapted model is installed already (a copy of the base export).
@@ -850,7 +850,7 @@ class _CopiedBase:
     """An 'adapted' model whose export is the base ONNX model (what the runtime loads)."""
 
     def export(self, out_dir: Path) -> dict:
-        from dictation.app.runtime import base_model_dir
+        from dictation.app.base_model import base_model_dir
 
         shutil.copytree(base_model_dir(), out_dir)
         return {"copied": True}

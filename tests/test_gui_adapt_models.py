@@ -59,7 +59,7 @@ def window(qtbot, tmp_path, monkeypatch, shared_model_cache):
 
 
 def install_copy_of_base(profile, after_wer: float) -> None:
-    from dictation.app.runtime import base_model_dir
+    from dictation.app.base_model import base_model_dir
 
     stage = profile.new_stage_dir() / "model"
     shutil.copytree(base_model_dir(), stage)
@@ -157,7 +157,7 @@ class _CopiedBase:
     """An 'adapted' model whose export is the base ONNX model."""
 
     def export(self, out_dir: Path) -> dict:
-        from dictation.app.runtime import base_model_dir
+        from dictation.app.base_model import base_model_dir
 
         shutil.copytree(base_model_dir(), out_dir)
         return {"copied": True}

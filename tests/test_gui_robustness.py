@@ -402,8 +402,8 @@ def test_the_guard_is_released_when_the_app_ends(home, qapp):
 
 
 def test_a_broken_adapted_model_falls_back_with_one_plain_notice(make_window, qtbot):
+    from dictation.app.base_model import base_model_dir
     from dictation.app.profiles import Profile
-    from dictation.app.runtime import base_model_dir
 
     profile = Profile.create("Kim")
     profile.save_settings({"auto_copy": True})

@@ -527,7 +527,7 @@ def test_evaluate_reports_base_adapted_and_finetune(dictation_cli, tiny_corpus, 
     assert sum(u["base_errors"]) / sum(u["words"]) == pytest.approx(res["base_wer"])
     assert sum(u["adapted_errors"]) / sum(u["words"]) == pytest.approx(res["adapted_wer"])
     # As the app: the bundle's speed copies of the enrollment phrases.
-    from dictation.app.runtime import bundled_model_dir
+    from dictation.app.base_model import bundled_model_dir
 
     bundle_info = json.loads((bundled_model_dir() / "bundle.json").read_text())
     assert res["speed_copies"] == bundle_info.get("enroll_speed_copies", [])

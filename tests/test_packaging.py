@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from dictation import __version__
+from dictation.app import base_model, logs, resources
 from dictation.app import desktop as desktop_cli
-from dictation.app import logs, resources, runtime
 from dictation.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,7 +266,7 @@ def test_frozen_app_uses_its_shipped_onnx_model(tmp_path: Path, monkeypatch: pyt
     (shipped / "model.json").write_text(json.dumps({"model_version": "test"}))
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
-    assert runtime.base_model_dir() == shipped
+    assert base_model.base_model_dir() == shipped
     # The desktop integration finds the frozen app's own copy of the assets first.
     assert resources.roots()[0] == tmp_path
 

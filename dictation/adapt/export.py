@@ -30,8 +30,8 @@ from torch import nn
 
 from dictation.adapt.features import LogMel
 from dictation.adapt.model.whisper import Whisper, merged_copy
+from dictation.app.base_model import EXPORT_FORMAT_VERSION
 from dictation.app.decoding import PROMPT, DecodingRules
-from dictation.app.runtime import EXPORT_FORMAT_VERSION
 
 OPSET = 17
 # Parity tolerances (float32 torch vs onnxruntime on the same input).

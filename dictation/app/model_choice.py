@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from dictation.app.base_model import base_model_dir
 from dictation.app.decoding import DEFAULT_BEAM
-from dictation.app.runtime import ModelDamagedError, ModelMissingError, Transcriber, base_model_dir
+from dictation.app.runtime import ModelDamagedError, ModelMissingError, Transcriber
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
     transcriber = None
     if args.check_reading:
-        from dictation.app.runtime import Transcriber, base_model_dir
+        from dictation.app.base_model import base_model_dir
+        from dictation.app.runtime import Transcriber
 
         transcriber = Transcriber(base_model_dir())
 

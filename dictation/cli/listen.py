@@ -117,9 +117,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
         return EXIT_FAIL
 
     from dictation.app.audio import AudioError
+    from dictation.app.base_model import base_model_dir
     from dictation.app.delivery import DeliveryError
     from dictation.app.listen import ListenConfig, ListenLoop, print_ready
-    from dictation.app.runtime import base_model_dir
 
     try:
         config = ListenConfig.from_settings(

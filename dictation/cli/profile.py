@@ -61,8 +61,9 @@ def cmd_profile_create(args: argparse.Namespace) -> int:
 
 @profile_errors
 def cmd_profile_list(args: argparse.Namespace) -> int:
+    from dictation.app.base_model import bundled_model_version
     from dictation.app.profiles import ProfileError, list_profiles
-    from dictation.app.runtime import ModelMissingError, bundled_model_version
+    from dictation.app.runtime import ModelMissingError
 
     try:
         shipped = bundled_model_version()

@@ -1,6 +1,6 @@
 """Build the ONNX export of the bundled model: `python -m dictation.adapt.model.build_base --out DIR`.
 
-Run once per bundle version by `runtime.base_model_dir()` in a subprocess (it needs torch).
+Run once per bundle version by `dictation.app.base_model.base_model_dir()` in a subprocess (it needs torch).
 """
 
 from __future__ import annotations

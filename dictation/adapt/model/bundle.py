@@ -55,7 +55,7 @@ def load_bundle(
     `_widen_lora`.
     """
     if path is None:
-        from dictation.app.runtime import bundled_model_dir
+        from dictation.app.base_model import bundled_model_dir
 
         path = bundled_model_dir()
     path = Path(path)
@@ -160,7 +160,7 @@ def write_stock_bundle(out_dir: Path, like: Path | None = None) -> Path:
     no weights, so LoRA updates start at zero, LayerNorms at Whisper's values and every
     inner rate at the default. Meta-training from it rebuilds a model from scratch."""
     if like is None:
-        from dictation.app.runtime import bundled_model_dir
+        from dictation.app.base_model import bundled_model_dir
 
         like = bundled_model_dir()
     info = json.loads((Path(like) / "bundle.json").read_text())

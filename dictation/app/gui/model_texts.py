@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dictation import __version__
 from dictation.app import storage
+from dictation.app.base_model import bundled_model_version
 from dictation.app.logs import log_dir
 from dictation.app.profiles import Profile, ProfileError
-from dictation.app.runtime import ModelMissingError, bundled_model_version
+from dictation.app.runtime import ModelMissingError
 
 
 def model_in_use(profile: Profile | None, loaded_kind: str | None = None) -> str:

@@ -83,7 +83,7 @@ def _make_transcriber(model_dir: Path) -> Any:
 
 
 def _base_model_dir() -> Path:
-    from dictation.app.runtime import base_model_dir
+    from dictation.app.base_model import base_model_dir
 
     return base_model_dir()
 

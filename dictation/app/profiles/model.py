@@ -45,7 +45,7 @@ class AdaptedModels:
         self.path = location.path
 
     def model_dir(self) -> Path | None:
-        """The installed adapted model dir, or None (use ``runtime.base_model_dir()``).
+        """The installed adapted model dir, or None (use ``base_model.base_model_dir()``).
 
         If an install was interrupted between its two renames, ``model/`` is missing
         and the previous model (``model.prev/``) is still the one to use.

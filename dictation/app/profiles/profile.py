@@ -208,7 +208,7 @@ class Profile:
     # -- adapted model ----------------------------------------------------------------
 
     def model_dir(self) -> Path | None:
-        """The installed adapted model dir, or None (use ``runtime.base_model_dir()``)."""
+        """The installed adapted model dir, or None (use ``base_model.base_model_dir()``)."""
         return self.models.model_dir()
 
     @property
