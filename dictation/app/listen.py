@@ -104,6 +104,7 @@ class ListenLoop:
         profile: Any = None,
         on_result: Callable[[DeliveryResult], None] | None = None,
         on_state: Callable[[str], None] | None = None,
+        transcriber: Any = None,
     ) -> None:
         self.config = config
         self.model_dir = model_dir
@@ -119,7 +120,7 @@ class ListenLoop:
         self._key_up.set()
         self.hotkey: HotkeyBackend | None = None
         self.mic: Any = None
-        self.transcriber: Any = None
+        self.transcriber: Any = transcriber  # a loaded one (model_choice.load_model), else loaded at start()
         self.delivery: Delivery | None = None
         self._last: tuple[float, int | None, str] | None = None  # time, window, text of the last delivery
 
@@ -130,8 +131,9 @@ class ListenLoop:
         from dictation.app import audio
         from dictation.app.runtime import Transcriber
 
-        kwargs = {} if self.config.beam is None else {"beam": int(self.config.beam)}
-        self.transcriber = Transcriber(self.model_dir, **kwargs)
+        if self.transcriber is None:
+            kwargs = {} if self.config.beam is None else {"beam": int(self.config.beam)}
+            self.transcriber = Transcriber(self.model_dir, **kwargs)
         self.delivery = Delivery(self.config.output, self.config.paste_key)
         self.mic = audio.MicrophoneStream(
             self.config.device, pre_roll=PRE_ROLL_S, on_level=lambda level: self._silence.level(level.rms_dbfs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 from typing import Any
 
 from dictation.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, error
@@ -117,9 +118,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
         return EXIT_FAIL
 
     from dictation.app.audio import AudioError
-    from dictation.app.base_model import base_model_dir
+    from dictation.app.decoding import DEFAULT_BEAM
     from dictation.app.delivery import DeliveryError
     from dictation.app.listen import ListenConfig, ListenLoop, print_ready
+    from dictation.app.model_choice import load_model
+    from dictation.app.vocabulary import for_profile
 
     try:
         config = ListenConfig.from_settings(
@@ -132,8 +135,17 @@ def cmd_listen(args: argparse.Namespace) -> int:
             silence_s=args.silence,
             backend=args.backend,
         )
-        model_dir = profile.model_dir() if profile is not None else None
-        loop = ListenLoop(config, model_dir or base_model_dir(), profile)
+        # The profile's adapted model, else its previous one, else the base model: a model
+        # that fails to load is named once and the next good one is used.
+        loaded = load_model(
+            profile,
+            beam=DEFAULT_BEAM if config.beam is None else int(config.beam),
+            on_problem=lambda problem: print(f"dictation: {problem.message}", file=sys.stderr),
+            on_build=lambda message: print(f"dictation: {message}", file=sys.stderr, flush=True),
+        )
+        if profile is not None:
+            loaded.transcriber.vocabulary = for_profile(profile)
+        loop = ListenLoop(config, loaded.model_dir, profile, transcriber=loaded.transcriber)
     except (ValueError, KeySpecError) as exc:  # a bad key or mode saved in the profile's settings
         error(str(exc))
         return EXIT_USAGE
