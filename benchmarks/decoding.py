@@ -36,7 +36,7 @@ def main() -> int:
     from dictation.app.text import wer
     from dictation.lab.corpus.common import default_corpus_dir
     from dictation.lab.corpus.readers import read_manifest
-    from dictation.lab.meta_train import speakers_by_split
+    from dictation.lab.meta_tasks import speakers_by_split
 
     beams = [check_beam(b) for b in args.beams.split(",")]
     runs = [(f"beam {b}", b, True) for b in beams]

@@ -37,7 +37,7 @@ def main() -> int:
     from dictation.app.text import word_errors
     from dictation.lab.corpus.common import default_corpus_dir
     from dictation.lab.corpus.readers import read_manifest
-    from dictation.lab.meta_train import speakers_by_split
+    from dictation.lab.meta_tasks import speakers_by_split
 
     speakers = speakers_by_split(read_manifest(Path(args.corpus) if args.corpus else default_corpus_dir()), 10)
     utts = [

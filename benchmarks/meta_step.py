@@ -29,7 +29,8 @@ from dictation.adapt.model.loader import backbone_dir
 from dictation.app.decoding import load_tokenizer_and_rules
 from dictation.lab.corpus.common import default_corpus_dir
 from dictation.lab.corpus.readers import read_manifest
-from dictation.lab.meta_train import TaskSampler, TrainConfig, speakers_by_split, task_losses
+from dictation.lab.meta_tasks import TaskSampler, speakers_by_split
+from dictation.lab.meta_train import TrainConfig, task_losses
 
 
 def cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:

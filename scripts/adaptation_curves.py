@@ -43,7 +43,7 @@ from dictation.app.decoding import load_tokenizer_and_rules
 from dictation.app.text import wer
 from dictation.lab.corpus.common import default_corpus_dir
 from dictation.lab.corpus.readers import read_manifest
-from dictation.lab.meta_train import speakers_by_split
+from dictation.lab.meta_tasks import speakers_by_split
 
 SPEEDS = (0.9, 1.1)  # protocol "speed"; "plain" adapts on the takes alone, whatever the bundle names
 

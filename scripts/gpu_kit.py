@@ -117,7 +117,7 @@ def pack_corpus(
 
     from dictation.app.audio import load_audio, write_wav
     from dictation.lab.corpus.readers import read_manifest
-    from dictation.lab.meta_train import speakers_by_split
+    from dictation.lab.meta_tasks import speakers_by_split
 
     rng = random.Random(seed)
     by_split = speakers_by_split(read_manifest(corpus), min_utts)

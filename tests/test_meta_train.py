@@ -269,7 +269,7 @@ def test_two_rank_training_draws_distinct_tasks_and_resumes(tiny_corpus, tmp_pat
 
 
 def test_rank_generators_differ_by_rank_and_by_resume():
-    from dictation.lab.meta_train import rank_rng
+    from dictation.lab.meta_tasks import rank_rng
 
     def draws(rng):
         return [rng.random() for _ in range(3)]
@@ -284,7 +284,8 @@ def test_task_support_sets_carry_their_speed_copies(tiny_corpus):
     import random
 
     from dictation.lab.corpus.readers import read_manifest
-    from dictation.lab.meta_train import TaskSampler, TrainConfig, load_task, speakers_by_split
+    from dictation.lab.meta_tasks import TaskSampler, load_task, speakers_by_split
+    from dictation.lab.meta_train import TrainConfig
 
     speakers = speakers_by_split(read_manifest(tiny_corpus), 16)["train"]
     cfg = TrainConfig(support=3, query=2, augment_prob=0.0, support_speed_copies=(0.9, 1.1))
@@ -305,7 +306,8 @@ def test_source_weights_steer_which_speakers_tasks_come_from():
     from collections import Counter
 
     from dictation.lab.corpus.readers import Utterance
-    from dictation.lab.meta_train import TaskSampler, TrainConfig
+    from dictation.lab.meta_tasks import TaskSampler
+    from dictation.lab.meta_train import TrainConfig
 
     speakers = {
         f"{src}-{i}": [Utterance(Path(f"{src}{i}-{k}.wav"), "text", f"{src}-{i}", src) for k in range(5)]
@@ -348,7 +350,8 @@ def test_bfloat16_training_passes_give_the_float32_outer_gradient_direction(tiny
     from dictation.adapt.model.loader import backbone_dir
     from dictation.app.decoding import TextTokenizer
     from dictation.lab.corpus.readers import read_manifest
-    from dictation.lab.meta_train import TaskSampler, TrainConfig, speakers_by_split, task_losses
+    from dictation.lab.meta_tasks import TaskSampler, speakers_by_split
+    from dictation.lab.meta_train import TrainConfig, task_losses
 
     torch.manual_seed(0)
     cfg = TrainConfig(support=4, query=2, inner_steps=2, augment_prob=0.0)

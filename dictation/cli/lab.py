@@ -203,7 +203,8 @@ def _default_corpus() -> Path:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from dictation.lab.meta_train import SOURCE_WEIGHTS, TrainConfig, train
+    from dictation.lab.meta_tasks import SOURCE_WEIGHTS
+    from dictation.lab.meta_train import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(

@@ -15,7 +15,7 @@ from dictation.adapt.model.bundle import Bundle
 from dictation.app.audio import load_audio
 from dictation.lab.corpus.readers import Utterance, read_manifest
 from dictation.lab.evaluate import evaluate_speaker, faster_whisper_wer
-from dictation.lab.meta_train import speakers_by_split
+from dictation.lab.meta_tasks import speakers_by_split
 
 
 def reference_wers(test: list[tuple[np.ndarray, str]]) -> dict:

@@ -24,7 +24,7 @@ from dictation.app.audio import load_audio
 from dictation.lab.corpus.common import default_corpus_dir
 from dictation.lab.corpus.readers import read_manifest
 from dictation.lab.evaluate import evaluate_speaker
-from dictation.lab.meta_train import speakers_by_split
+from dictation.lab.meta_tasks import speakers_by_split
 
 
 def main() -> int:

@@ -37,7 +37,7 @@ from dictation.app.decoding import DecodingRules, TextTokenizer
 from dictation.app.text import wer
 from dictation.lab.corpus.common import default_corpus_dir
 from dictation.lab.corpus.readers import read_manifest
-from dictation.lab.meta_train import speakers_by_split
+from dictation.lab.meta_tasks import speakers_by_split
 
 WARPS = (0.88, 0.91, 0.94, 0.97, 1.0, 1.03, 1.06, 1.09, 1.12)
 
