@@ -159,3 +159,83 @@ def tts_wav(text: str, path: Path, engine: str = "espeak", voice: str | None = N
         pytest.skip(f"{cmd[0]} is not installed")
     subprocess.run(cmd, check=True, capture_output=True)
     return path
+
+
+# -- X11: the test display as a python-xlib client, and a text field in another process
+
+
+@pytest.fixture(scope="session")
+def _x_server_kept_up():
+    """One connection held to the end of the run: an X server started without -noreset
+    resets itself when its last client leaves, and a connection made during the reset fails."""
+    import time
+
+    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
+
+    for _ in range(20):  # the server may be resetting after an earlier test's last client
+        try:
+            keeper = open_display()
+            break
+        except (X11Unavailable, ConnectionError, OSError):
+            time.sleep(0.1)
+    else:
+        yield
+        return
+    yield
+    keeper.close()
+
+
+@pytest.fixture
+def xdisplay(_x_server_kept_up):
+    """A python-xlib connection to the test X server (Xvfb from ./run-tests)."""
+    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
+
+    try:
+        display = open_display()
+    except X11Unavailable as exc:
+        pytest.skip(f"no X display: {exc}")
+    yield display
+    display.close()
+
+
+@pytest.fixture
+def probe(xdisplay, tmp_path: Path):
+    """ "The other application": a Qt text field in its own process (delivery.probe)."""
+    from dictation.app.delivery.probe import Probe
+
+    window = Probe(tmp_path / "probe.jsonl")
+    yield window
+    window.close()
+
+
+# -- the main window under pytest-qt
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_model: Path) -> Path:
+    """A private data root; the base model is built first (once per session, untimed).
+    Test modules with other needs define their own `home`, which `make_window` then uses."""
+    monkeypatch.setenv("DICTATION_CACHE", str(base_model.parent.parent))
+    monkeypatch.setenv("DICTATION_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture()
+def make_window(qtbot, home):
+    """make(**kwargs) -> a shown MainWindow in `home`; each is closed after the test once
+    its transcription thread has finished."""
+    from dictation.app.gui.main_window import MainWindow
+
+    windows = []
+
+    def make(**kwargs) -> MainWindow:
+        window = MainWindow(**kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        window.transcription.wait(60_000)

@@ -98,25 +98,6 @@ def source() -> ScriptedSource:
     return ScriptedSource()
 
 
-@pytest.fixture()
-def make_window(qtbot, home):
-    from dictation.app.gui.main_window import MainWindow
-
-    windows = []
-
-    def make(**kwargs) -> MainWindow:
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        window.transcription.wait(30_000)
-
-
 def push_to_talk(qtbot, window, widget) -> None:
     """Hold Space on `widget` and release it (the window routes it to the recorder)."""
     from PySide6.QtCore import Qt

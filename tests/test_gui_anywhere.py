@@ -36,37 +36,6 @@ WAIT_MS = 120_000  # model load + decode on a loaded 2-core machine
 # -- X11 helpers (as in tests/test_listen.py) ---------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def _x_server_kept_up():
-    """One connection held to the end of the run: an X server resets itself when its last
-    client leaves (Xvfb without -noreset), and a connection made during the reset fails."""
-    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
-
-    for _ in range(20):
-        try:
-            keeper = open_display()
-            break
-        except (X11Unavailable, ConnectionError, OSError):
-            time.sleep(0.1)
-    else:
-        yield
-        return
-    yield
-    keeper.close()
-
-
-@pytest.fixture
-def xdisplay(_x_server_kept_up):
-    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
-
-    try:
-        display = open_display()
-    except X11Unavailable as exc:
-        pytest.skip(f"no X display: {exc}")
-    yield display
-    display.close()
-
-
 @pytest.fixture
 def tray_host(xdisplay):
     """trayer: a freedesktop system tray (XEmbed) on the test display."""

@@ -93,33 +93,6 @@ class GrowingSource:
         self.closed = True
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch, base_model) -> Path:
-    """A private data root; the base model is built first (once per session, untimed)."""
-    monkeypatch.setenv("DICTATION_CACHE", str(base_model.parent.parent))
-    monkeypatch.setenv("DICTATION_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture()
-def make_window(qtbot, home):
-    from dictation.app.gui.main_window import MainWindow
-
-    windows = []
-
-    def make(**kwargs):
-        window = MainWindow(**kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        window.transcription.wait(60_000)
-
-
 def open_window(make_window, source, name: str = "Lee", **settings):
     from dictation.app.profiles import Profile
 

@@ -108,38 +108,6 @@ def test_release_without_press_and_double_release_are_ignored() -> None:
 # -- the X11 grab, for real
 
 
-@pytest.fixture(scope="session")
-def _x_server_kept_up():
-    """One connection held to the end of the run: an X server resets itself when its last
-    client leaves (Xvfb without -noreset), and a connection made during the reset fails."""
-    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
-
-    for _ in range(20):  # the server may be resetting after an earlier test's last client
-        try:
-            keeper = open_display()
-            break
-        except (X11Unavailable, ConnectionError, OSError):
-            time.sleep(0.1)
-    else:
-        yield
-        return
-    yield
-    keeper.close()
-
-
-@pytest.fixture
-def xdisplay(_x_server_kept_up):
-    """A python-xlib connection to the test X server (Xvfb from ./run-tests)."""
-    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
-
-    try:
-        display = open_display()
-    except X11Unavailable as exc:
-        pytest.skip(f"no X display: {exc}")
-    yield display
-    display.close()
-
-
 def _keycode(display, name: str) -> int:
     from Xlib import XK
 

@@ -21,46 +21,6 @@ MAX_WER = 0.25
 READY_TIMEOUT_S = 240  # first run: the base model is exported to ONNX (shared cache)
 
 
-@pytest.fixture(scope="session")
-def _x_server_kept_up():
-    """One connection held to the end of the run: an X server resets itself when its last
-    client leaves (Xvfb without -noreset), and a connection made during the reset fails."""
-    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
-
-    for _ in range(20):
-        try:
-            keeper = open_display()
-            break
-        except (X11Unavailable, ConnectionError, OSError):
-            time.sleep(0.1)
-    else:
-        yield
-        return
-    yield
-    keeper.close()
-
-
-@pytest.fixture
-def xdisplay(_x_server_kept_up):
-    from dictation.app.hotkeys.xutil import X11Unavailable, open_display
-
-    try:
-        display = open_display()
-    except X11Unavailable as exc:
-        pytest.skip(f"no X display: {exc}")
-    yield display
-    display.close()
-
-
-@pytest.fixture
-def probe(xdisplay, tmp_path: Path):
-    from dictation.app.delivery.probe import Probe
-
-    window = Probe(tmp_path / "probe.jsonl")
-    yield window
-    window.close()
-
-
 @pytest.fixture
 def phrase_wav(virtual_mic, tmp_path: Path) -> Path:
     return virtual_mic.tts(PHRASE, tmp_path / "phrase.wav")

@@ -3,7 +3,8 @@
 A window with one text field that takes the keyboard focus and appends a JSON line
 `{"t": <CLOCK_MONOTONIC seconds>, "text": <field>}` to OUT at start (with "ready" and
 its window id) and on every change, so the tests and `benchmarks/delivery_latency.py`
-see what arrived and when. Runs on the X11 (xcb) platform plugin.
+see what arrived and when. Runs on the X11 (xcb) platform plugin, or on Wayland with
+`Probe(path, platform="wayland")`.
 
 `Probe(path)` starts that window in a subprocess and reads what it recorded.
 """
@@ -22,9 +23,9 @@ from pathlib import Path
 class Probe:
     """The probe window, run as another process (another X client)."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0, platform: str = "xcb") -> None:
         self.path = Path(path)
-        env = dict(os.environ, QT_QPA_PLATFORM="xcb")
+        env = dict(os.environ, QT_QPA_PLATFORM=platform)
         self.process = subprocess.Popen([sys.executable, "-m", "dictation.app.delivery.probe", str(self.path)], env=env)
         ready = self.wait_for(lambda record: bool(record.get("ready")), timeout)
         if ready is None:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m dictation.app.delivery.probe OUT", file=sys.stderr)
         return 2
-    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QLineEdit
 
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     def focus() -> None:
         field.activateWindow()
         field.setFocus()
-        if field.hasFocus():
+        if field.hasFocus() and field.isActiveWindow():  # the compositor/WM gave it the keyboard
             record(field.text(), ready=True, window=int(field.winId()))
         else:
             QTimer.singleShot(50, focus)

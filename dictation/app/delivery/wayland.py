@@ -23,6 +23,7 @@ from dictation.app.hotkeys.keys import KeyCombo
 
 log = logging.getLogger(__name__)
 
+CLIPBOARD_WAIT_S = 2.0  # at most, for wl-copy's child to take the selection
 PASTE_WAIT_S = 0.3  # nothing tells when the application has pasted: wait this long
 _TIMEOUT_S = 10
 # Linux input key codes ydotool sends (input-event-codes.h), for the paste key.
@@ -40,6 +41,9 @@ def _run(argv: list[str], data: bytes | None = None, capture: bool = True) -> su
         raise DeliveryError(f"{argv[0]} failed: {exc}") from exc
 
 
+WTYPE_KEYMAP_WAIT_MS = 100
+
+
 class WaylandOutput:
     name = "wayland"
 
@@ -54,7 +58,9 @@ class WaylandOutput:
 
     def type_text(self, text: str) -> None:
         if self.wtype:
-            result = _run([self.wtype, "--", text])
+            # wtype sends its own keymap first; a client that has not applied it yet reads
+            # the first key with the old one (the first character was lost in sway): wait.
+            result = _run([self.wtype, "-s", str(WTYPE_KEYMAP_WAIT_MS), "--", text])
         elif self.ydotool and text.isascii():
             result = _run([self.ydotool, "type", "--", text])
         elif self.ydotool:
@@ -66,7 +72,7 @@ class WaylandOutput:
 
     def _press(self, combo: KeyCombo) -> None:
         if self.wtype:
-            argv = [self.wtype]
+            argv = [self.wtype, "-s", str(WTYPE_KEYMAP_WAIT_MS)]  # its keymap first (type_text)
             for modifier in combo.modifiers:
                 argv += ["-M", modifier if modifier != "super" else "logo"]
             argv += ["-k", combo.key]
@@ -97,12 +103,26 @@ class WaylandOutput:
             raise DeliveryError("pasting on Wayland needs wl-copy (package wl-clipboard)")
         saved = self._saved_clipboard()
         self.to_clipboard(text)
+        self._wait_for_clipboard(text)
         self._press(paste_key)
         time.sleep(PASTE_WAIT_S)
         if saved is None:
             _run([self.wl_copy, "--clear"], capture=False)
         else:
             _run([self.wl_copy, "--type", saved[0]], data=saved[1], capture=False)
+
+    def _wait_for_clipboard(self, text: str) -> None:
+        """wl-copy returns before its background child has taken the selection: a paste key
+        sent at once pasted the previous clipboard. Wait until the clipboard holds `text`."""
+        if not self.wl_paste:
+            time.sleep(PASTE_WAIT_S)
+            return
+        deadline = time.monotonic() + CLIPBOARD_WAIT_S
+        while time.monotonic() < deadline:
+            held = _run([self.wl_paste, "--no-newline", "--type", "text/plain;charset=utf-8"])
+            if held.returncode == 0 and held.stdout.decode(errors="replace") == text:
+                return
+            time.sleep(0.02)
 
     def to_clipboard(self, text: str) -> None:
         if not self.wl_copy:
