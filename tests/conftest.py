@@ -194,8 +194,25 @@ def xdisplay(_x_server_kept_up):
         display = open_display()
     except X11Unavailable as exc:
         pytest.skip(f"no X display: {exc}")
+    _release_keys_held(display)
     yield display
+    _release_keys_held(display)
     display.close()
+
+
+def _release_keys_held(display) -> None:
+    """Release, through XTEST, every key the server has down: a key an earlier test left
+    held (the server keeps its state for the whole run) would add a modifier to every
+    later key combination, and their grabs would never match."""
+    from Xlib import X
+    from Xlib.ext import xtest
+
+    keymap = display.query_keymap()
+    for byte_index, byte in enumerate(keymap):
+        for bit in range(8):
+            if byte & (1 << bit):
+                xtest.fake_input(display, X.KeyRelease, byte_index * 8 + bit)
+    display.sync()
 
 
 @pytest.fixture
