@@ -394,8 +394,9 @@ def test_a_broken_adapted_model_falls_back_with_one_plain_notice(make_window, qt
     assert window.transcription.loaded_kind() == "base"
     qtbot.waitUntil(lambda: "encoder.onnx" in view.notices.text(), timeout=5000)
     assert view.notices.text().count("cannot be used") == 1 and "base model" in view.notices.text()
+    # The label follows the load's result through the event loop: wait for it.
+    qtbot.waitUntil(lambda: "could not be loaded" in window.profile_label.text(), timeout=5000)
     assert "adapted to your voice" not in window.profile_label.text()
-    assert "could not be loaded" in window.profile_label.text()
     assert window.dictation_controller.start()
     window.dictation_controller.stop()
     qtbot.waitUntil(lambda: "keys" in view.text.toPlainText().lower(), timeout=WAIT_MS)
