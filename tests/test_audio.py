@@ -267,6 +267,15 @@ def test_constants_and_profiles_stay_light() -> None:
 # ---------------------------------------------------------------- real capture
 
 
+def _with_leading_silence(wav: Path, seconds: float = 0.25) -> Path:
+    """The virtual microphone (a null sink's monitor) drops up to one capture block at the
+    start of a stream played into an idle sink; a real microphone does not. Padding makes
+    that loss fall on silence, so the tests see only what the capture code does."""
+    padded = np.concatenate([np.zeros(int(seconds * SAMPLE_RATE), np.float32), audio.load_audio(wav)])
+    audio.write_wav(wav, padded)
+    return wav
+
+
 def _capture_phrase(mic: MicrophoneStream, virtual_mic, wav: Path, delay: float) -> np.ndarray:
     """Play `wav`; start the take only `delay` s after the level meter hears it begin."""
     player = virtual_mic.play(wav)
@@ -288,7 +297,7 @@ def _capture_phrase(mic: MicrophoneStream, virtual_mic, wav: Path, delay: float)
     ids=["default-16k", "by-name-16k", "by-name-44k1-resampled"],
 )
 def test_loopback_take_includes_pre_roll(virtual_mic, tmp_path: Path, device, samplerate) -> None:
-    wav = virtual_mic.tts(PHRASE, tmp_path / "phrase.wav")
+    wav = _with_leading_silence(virtual_mic.tts(PHRASE, tmp_path / "phrase.wav"))
     source = audio.load_audio(wav)
     levels: list[audio.Level] = []
     with MicrophoneStream(device, pre_roll=1.0, samplerate=samplerate, on_level=levels.append) as mic:

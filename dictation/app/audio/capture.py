@@ -31,12 +31,13 @@ from dictation.app.audio.takes import TakeBuffer
 
 log = logging.getLogger(__name__)
 
-# Audio arrives in blocks of this length (1024 samples at 16 kHz). Each callback costs
-# about half a millisecond of CPU (PortAudio, PulseAudio, the GIL), so an always-open
-# microphone costs about 1 % of a core at 15.6 blocks a second (1.2 % at 20; 80 ms blocks
-# lost the start of the pre-roll in the loopback tests); at key release at most one
-# block of trailing audio (64 ms, after the last word) is still on its way.
-BLOCK_SECONDS = 0.064
+# Audio arrives in blocks of this length (1280 samples at 16 kHz). Each callback costs
+# about 0.4 ms of CPU (PortAudio, ALSA's pulse plugin, the GIL) whatever the latency
+# setting, so the idle cost of an always-open microphone is set by the block rate
+# (`dictation listen` idle: under 1 % of a core at 12.5 blocks a second; see README).
+# At key release at most one block of trailing audio (after the last word) is still
+# on its way.
+BLOCK_SECONDS = 0.08
 
 
 class MicrophoneStream:
