@@ -1,7 +1,10 @@
 """Does a profile's vocabulary fix the words the model gets wrong, and at what cost?
 
-`python benchmarks/vocabulary.py [--beam 4] [--modes off,bias,prompt,both] [--voices ...]
-[--per-token 2.0] [--max-phrase 6.0] [--json]`
+`python benchmarks/vocabulary.py [--set main|heldout] [--beam 4] [--modes off,bias,prompt,both]
+[--voices ...] [--per-token 2.0] [--max-phrase 6.0] [--unsure -0.5] [--no-word-end] [--json]`
+
+`--set heldout` (benchmarks/vocabulary_heldout.py): twenty other words and sentences, kept
+out of tuning, to check that a constant chosen on the main set holds.
 
 Twenty rare words (surnames, places, product names, drug and tech jargon; each one the
 base model misspells without help: checked with espeak-ng and flite before they were
@@ -72,6 +75,10 @@ OTHER_SENTENCES = [
     "Thank you for your patience while we fix the problem.",
 ]
 
+from vocabulary_heldout import HELDOUT_OTHER_SENTENCES, HELDOUT_WORDS  # noqa: E402
+
+SETS = {"main": (WORDS, OTHER_SENTENCES), "heldout": (HELDOUT_WORDS, HELDOUT_OTHER_SENTENCES)}
+
 VOICES = ["espeak:en-us", "espeak:en-gb", "flite:slt", "flite:awb"]
 
 
@@ -100,7 +107,10 @@ def main() -> int:
     parser.add_argument("--max-phrase", type=float, default=None)
     parser.add_argument("--first-token", type=float, default=None)
     parser.add_argument("--start-window", type=float, default=None)
+    parser.add_argument("--no-word-end", action="store_true", help="A/B: no word boundary after a phrase")
     parser.add_argument("--no-verify", action="store_true", help="keep the biased text unverified")
+    parser.add_argument("--unsure", type=float, default=None, help="merge's unsure threshold (default: UNSURE_LOGP)")
+    parser.add_argument("--set", choices=sorted(SETS), default="main", help="word set (heldout: not tuned on)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--show", action="store_true", help="print every transcript")
     parser.add_argument("--json", action="store_true")
@@ -111,6 +121,7 @@ def main() -> int:
     from dictation.app.runtime import Transcriber
     from dictation.app.text import wer
     from dictation.app.vocabulary import BiasWeights, DecodingVocabulary, make_entry
+    from dictation.app.vocabulary.verify import UNSURE_LOGP
 
     weights = BiasWeights()
     weights = BiasWeights(
@@ -121,10 +132,16 @@ def main() -> int:
     )
     voices, modes = args.voices.split(","), args.modes.split(",")
     transcriber = Transcriber(base_model_dir(), threads=args.threads, beam=args.beam)
-    entries = [make_entry(word) for word, _ in WORDS]
+    if args.no_word_end:  # the bias as before the word-boundary rule, for comparison
+        import dictation.app.vocabulary.decoding_vocabulary as decoding_vocabulary
+
+        decoding_vocabulary.word_tail_mask = lambda tokenizer: None
+    words, others = SETS[args.set]
+    unsure = UNSURE_LOGP if args.unsure is None else args.unsure
+    entries = [make_entry(word) for word, _ in words]
     tmp = Path(tempfile.mkdtemp(prefix="dictation-vocab-bench-"))
     clips = []  # (kind, word or None, reference, voice, audio)
-    for kind, items in (("word", WORDS), ("other", [(None, s) for s in OTHER_SENTENCES])):
+    for kind, items in (("word", words), ("other", [(None, s) for s in others])):
         for i, (word, sentence) in enumerate(items):
             for voice in voices:
                 wav = synthesize(sentence, voice, tmp / f"{kind}{i}-{voice.replace(':', '-')}.wav")
@@ -133,7 +150,9 @@ def main() -> int:
     results: dict[str, dict] = {}
     for mode in modes:
         transcriber.vocabulary = (
-            None if mode == "off" else DecodingVocabulary(entries, mode, weights, verify=not args.no_verify)
+            None
+            if mode == "off"
+            else DecodingVocabulary(entries, mode, weights, verify=not args.no_verify, unsure=unsure)
         )
         right, refs, hyps, seconds = 0, [], [], 0.0
         per_voice: dict[str, list[int]] = {v: [0, 0] for v in voices}

@@ -64,6 +64,32 @@ def test_an_abandoned_phrase_gives_its_bonus_back():
     assert ended[C] == 1.0  # the way on keeps earning (to the cap)
 
 
+def test_a_phrase_that_runs_on_into_a_longer_word_gives_its_bonus_back():
+    tail = np.zeros(N_VOCAB, bool)
+    tail[Y] = True  # Y continues the word before it ("ake" after "Vexilar"); X starts a new one
+    bias = PhraseBias(PhraseTrie([[A, B, C]]), W, word_tail=tail)
+    assert sum(bonus_along(bias, [A, B, C, Y])) == pytest.approx(0.0)
+    assert sum(bonus_along(bias, [A, B, C, X])) == pytest.approx(W.max_phrase)
+    after = bias.adjust([A, B, C], np.zeros(N_VOCAB, np.float32))
+    assert after[EOT] == 0.0 and after[Y] == -W.max_phrase
+
+
+def test_word_tails_of_the_real_tokenizer(base_model):
+    from dictation.app.decoding import load_tokenizer_and_rules
+    from dictation.app.vocabulary.decoding_vocabulary import word_tail_mask
+
+    tokenizer, _ = load_tokenizer_and_rules(base_model)
+    mask = word_tail_mask(tokenizer)
+    assert mask is not None
+
+    def first(text: str) -> int:
+        return tokenizer._tok.encode(text, add_special_tokens=False).ids[0]
+
+    assert mask[first("ake")] and mask[first("ilar")]
+    assert not any(mask[first(t)] for t in (" the", " Vexilar", ",", ".", "'s", "-"))
+    assert word_tail_mask(WordTokenizer()) is None  # a tokenizer that cannot list its tokens
+
+
 def test_a_phrase_inside_a_longer_one_is_not_paid_twice():
     bias = PhraseBias(PhraseTrie([[A, B], [A, B, C]]), BiasWeights(per_token=2.0, max_phrase=10.0))
     assert sum(bonus_along(bias, [A, B, C, Y])) == pytest.approx(6.0)  # A B C: 3 tokens
@@ -170,7 +196,8 @@ class CountingRun:
     decoder is sure of the plain tokens (`sure`) or torn between them and the biased ones."""
 
     def __init__(self, plain: list[int], biased: list[int], sure: bool) -> None:
-        self.plain, self.biased, self.sure, self.calls = plain, biased, sure, []
+        self.plain, self.biased, self.sure = plain, biased, sure
+        self.calls: list[object] = []
 
     def __call__(self, bias):
         self.calls.append(bias)

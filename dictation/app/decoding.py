@@ -49,6 +49,14 @@ class TextTokenizer:
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode([i for i in ids if i < EOT], skip_special_tokens=True).strip()
 
+    def pieces(self) -> list[str]:
+        """Each token's text by id, as the byte-level BPE spells it ("\u0120" a space)."""
+        vocab = self._tok.get_vocab()
+        out = [""] * (max(vocab.values()) + 1)
+        for text, index in vocab.items():
+            out[index] = text
+        return out
+
 
 @dataclass
 class DecodingRules:

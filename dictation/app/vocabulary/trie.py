@@ -6,6 +6,9 @@ up to `max_phrase` for one phrase. The bonus only stays if the phrase is complet
 hypothesis that leaves a phrase half-way gives back what it earned for it on its next
 token (end of text included). So a hypothesis that merely starts like a vocabulary word
 gains nothing in the end, and the final ranking sees a completed phrase's bonus only.
+A completed phrase must also end a word: given the tokens that continue a word (no
+leading space or punctuation), the next one of them gives the phrase's bonus back, so
+"Vexilar" + "ake" (for the spoken "Vexilar ... the lake") is not a cheap way to the bonus.
 
 The bonus of a text is a function of the text alone (the completed phrases it holds, plus
 what the open partial match has earned so far), so `PhraseBias` keeps no state between
@@ -93,8 +96,13 @@ class PhraseTrie:
 class PhraseBias:
     """`dictation.app.decoding.Bias` over a `PhraseTrie` (see the module docstring)."""
 
-    def __init__(self, trie: PhraseTrie, weights: BiasWeights | None = None) -> None:
+    def __init__(
+        self, trie: PhraseTrie, weights: BiasWeights | None = None, word_tail: np.ndarray | None = None
+    ) -> None:
         self.trie, self.weights = trie, weights or BiasWeights()
+        # Tokens that continue the word before them (no leading space or punctuation): a
+        # phrase followed by one was not said as a word ("Vexilar" + "ake"), so its bonus goes back.
+        self.word_tail = None if word_tail is None else np.flatnonzero(word_tail)
         w = self.weights
         # Relative to the nearest completed phrase above a node (a phrase inside a longer
         # one, "New York" in "New York City"), so its bonus is not paid twice.
@@ -155,6 +163,10 @@ class PhraseBias:
         risk = self._open_risk(active)
         if risk:
             out -= np.float32(risk)  # any token that leaves the open phrase gives it back
+        if self.word_tail is not None:
+            completed = sum(self.lock[n] for n in active if self.trie.terminal[n])
+            if completed:
+                out[self.word_tail] -= np.float32(completed)
         out[starts] += bonus
         children = self.trie.children
         extending = {t for n in active for t in children[n]}

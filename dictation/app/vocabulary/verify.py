@@ -76,7 +76,7 @@ def word_confidences(tokens: list[int], logps: list[float], tokenizer: Any) -> l
     return words
 
 
-def merge(plain: list[tuple[str, float]], biased_text: str, phrases: Iterable[str]) -> str:
+def merge(plain: list[tuple[str, float]], biased_text: str, phrases: Iterable[str], unsure: float = UNSURE_LOGP) -> str:
     """The plain words, with the biased words in each region where they are exactly one
     vocabulary phrase replacing uncertain plain words of a comparable length."""
     spoken = {" ".join(_norm(w) for w in p.split()) for p in phrases}
@@ -86,7 +86,7 @@ def merge(plain: list[tuple[str, float]], biased_text: str, phrases: Iterable[st
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         region = plain[i1:i2]
         taken = biased[j1:j2]
-        if tag == "replace" and _acceptable(region, taken, spoken):
+        if tag == "replace" and _acceptable(region, taken, spoken, unsure):
             out += taken
         else:
             out += [w for w, _ in region]
@@ -106,11 +106,17 @@ def phrases_in(words: list[str], spoken: set[str], longest: int) -> int:
     return found
 
 
-def _acceptable(plain: list[tuple[str, float]], taken: list[str], spoken: set[str]) -> bool:
+def count_phrases(text: str, phrases: Iterable[str]) -> int:
+    """How many of `phrases` (any case, punctuation aside) `text` holds, without overlaps."""
+    spoken = {" ".join(_norm(w) for w in p.split()) for p in phrases}
+    return phrases_in(text.split(), spoken, max((len(p.split()) for p in spoken), default=0))
+
+
+def _acceptable(plain: list[tuple[str, float]], taken: list[str], spoken: set[str], unsure: float) -> bool:
     longest = max((len(p.split()) for p in spoken), default=0)
     if phrases_in(taken, spoken, longest) != 1 or phrases_in([w for w, _ in plain], spoken, longest):
         return False  # one phrase coming in, none going out
-    if sum(conf for _, conf in plain) / len(plain) >= UNSURE_LOGP:
+    if sum(conf for _, conf in plain) / len(plain) >= unsure:
         return False  # the model was sure of what it wrote there
     plain_letters = sum(len(_norm(w)) for w, _ in plain)
     taken_letters = sum(len(_norm(w)) for w in taken)
