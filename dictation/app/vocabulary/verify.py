@@ -106,12 +106,6 @@ def phrases_in(words: list[str], spoken: set[str], longest: int) -> int:
     return found
 
 
-def count_phrases(text: str, phrases: Iterable[str]) -> int:
-    """How many of `phrases` (any case, punctuation aside) `text` holds, without overlaps."""
-    spoken = {" ".join(_norm(w) for w in p.split()) for p in phrases}
-    return phrases_in(text.split(), spoken, max((len(p.split()) for p in spoken), default=0))
-
-
 def _acceptable(plain: list[tuple[str, float]], taken: list[str], spoken: set[str], unsure: float) -> bool:
     longest = max((len(p.split()) for p in spoken), default=0)
     if phrases_in(taken, spoken, longest) != 1 or phrases_in([w for w, _ in plain], spoken, longest):
