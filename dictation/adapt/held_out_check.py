@@ -39,6 +39,7 @@ from dictation.adapt.procedure import (
     resolve_device,
     speed_copies_of,
     steps_of,
+    voice_start,
 )
 from dictation.app.decoding import DEFAULT_BEAM, load_tokenizer_and_rules
 from dictation.app.text import wer
@@ -87,8 +88,11 @@ def held_out_check(
     beam: int = DEFAULT_BEAM,
     precision: str | None = None,
     factors: Sequence[float] = SHRINK_FACTORS,
+    voice_space: bool = True,
 ) -> HeldOutCheck:
-    """Cross-validated loss at every factor and WER at 0, 1 and the best factor.
+    """Cross-validated loss at every factor and WER at 0, 1 and the best factor. With
+    `voice_space`, each fold starts where `adapt` would (`voice_start`); factor 0 is the
+    base model all the same.
 
     The bundle's model is left with its initial values, on the CPU."""
     if len(takes) < 2:
@@ -113,9 +117,10 @@ def held_out_check(
         for fold in range(folds):
             train = [t for i, t in enumerate(takes) if fold_of(i, folds) != fold]
             held = [t for i, t in enumerate(takes) if fold_of(i, folds) == fold]
+            start, _ = voice_start(learner, bundle, train) if voice_space else (None, {})
             model.to(dev)
             batches = make_batches(model, tokenizer, with_speed_copies(train, copies), learner.device)
-            adapted, _ = learner.adapt(batches, steps, precision=used, should_cancel=should_cancel)
+            adapted, _ = learner.adapt(batches, steps, start=start, precision=used, should_cancel=should_cancel)
             model.to("cpu")
             values = {n: v.to("cpu") for n, v in adapted.items()}
             fold_values.append(values)

@@ -11,6 +11,7 @@ Runs inside the adaptation worker process (torch); the GUI never imports this mo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from dictation.adapt.model.inference import transcribe
 from dictation.adapt.model.loader import backbone_dir
 from dictation.app.decoding import DEFAULT_BEAM, TextTokenizer, load_tokenizer_and_rules
 from dictation.app.text import wer
+
+log = logging.getLogger(__name__)
 
 
 class AdaptationError(RuntimeError):
@@ -112,6 +115,7 @@ class AdaptedModel:
         self.losses = losses
         self.seconds = seconds
         self.device = device
+        self.voice_space: dict = {}  # where the voice space placed the voice, when it was used
         self._tokenizer, self._rules = load_tokenizer_and_rules(backbone_dir())
 
     def transcribe_torch(self, audio: np.ndarray) -> str:
@@ -135,6 +139,7 @@ class AdaptedModel:
                 "adapt_speed_copies": list(self.speed_copies),
                 "adapt_precision": self.precision,
                 "adapt_losses": [round(x, 4) for x in self.losses],
+                "adapt_voice_space": self.voice_space,
             },
         )
 
@@ -148,11 +153,14 @@ def adapt(
     bundle: Bundle | None = None,
     speed_copies: Sequence[float] | None = None,
     precision: str | None = None,
+    voice_space: bool = True,
 ) -> AdaptedModel:
     """Run the inner loop on all takes (plus their speed copies: `speed_copies`, by default
     the bundle's) for `steps` steps (default: `steps_of` the bundle for this many takes),
     in `precision` (default: the bundle's, `precision_of`); return the adapted model (not
-    yet exported). Timed from here, so the copies' resampling counts as adaptation time."""
+    yet exported). Timed from here, so the copies' resampling counts as adaptation time.
+    With `voice_space` and a bundle that has one, the steps start from the bank's start
+    for the takes' voice (`voice_start`) instead of the meta-learned initial values."""
     if not takes:
         raise AdaptationError("no enrollment takes to adapt on")
     dev = resolve_device(device)
@@ -164,11 +172,40 @@ def adapt(
     steps = steps_of(bundle, len(takes), steps)
     tokenizer, _ = load_tokenizer_and_rules(backbone_dir())
     learner = Learner.from_bundle(bundle)
+    start, placed = voice_start(learner, bundle, takes) if voice_space else (None, {})
     losses = _adapt_in_place(
-        learner, tokenizer, with_speed_copies(takes, factors), steps, progress, should_cancel, used
+        learner, tokenizer, with_speed_copies(takes, factors), steps, progress, should_cancel, used, start
     )
     model.to("cpu")
-    return AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors, used)
+    adapted = AdaptedModel(bundle, steps, losses, time.perf_counter() - t0, str(dev), factors, used)
+    adapted.voice_space = placed
+    return adapted
+
+
+def voice_start(
+    learner: Learner, bundle: Bundle, takes: Sequence[tuple[np.ndarray, str]]
+) -> tuple[dict[str, torch.Tensor] | None, dict]:
+    """The bank's starting values for the takes' voice and where the voice was placed
+    ({"nearest": entry, "weight": its share}), or (None, {}) when the bundle has no bank.
+    The model must hold the learner's initial values (the space reads the unadapted encoder)."""
+    from dictation.adapt.voice_space.space import VoiceSpaceError, load_voice_space
+
+    try:
+        space = load_voice_space(bundle.path)
+    except VoiceSpaceError as exc:  # adapting from the meta-learned init still works
+        log.warning("adapting without the voice space: %s", exc)
+        return None, {}
+    if space is None or space.bank is None:
+        return None, {}
+    device = learner.device
+    learner.model.to("cpu")
+    try:
+        embedding = space.embed(learner.model, [audio for audio, _ in takes])
+    finally:
+        learner.model.to(device)
+    weights = space.bank.weights(embedding)
+    placed = {"nearest": int(np.argmax(weights)), "weight": round(float(weights.max()), 3)}
+    return space.bank.start(learner.init, embedding), placed
 
 
 def _adapt_in_place(
@@ -179,11 +216,14 @@ def _adapt_in_place(
     progress: Callable[[int, int, float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     precision: str = "float32",
+    start: dict[str, torch.Tensor] | None = None,
 ) -> list[float]:
-    """`steps` inner steps on `takes` from the learner's initial values (on the model's
-    device), written into the model; returns the loss before each step."""
+    """`steps` inner steps on `takes` from `start` (default: the learner's initial values;
+    on the model's device), written into the model; returns the loss before each step."""
     batch = make_batches(learner.model, tokenizer, takes, learner.device)  # one batch's gradient, less time on a CPU
-    adapted, losses = learner.adapt(batch, steps, precision=precision, progress=progress, should_cancel=should_cancel)
+    adapted, losses = learner.adapt(
+        batch, steps, start=start, precision=precision, progress=progress, should_cancel=should_cancel
+    )
     learner.write(adapted)
     return losses
 
@@ -217,6 +257,7 @@ def cross_check(
     speed_copies: Sequence[float] | None = None,
     beam: int = DEFAULT_BEAM,
     precision: str | None = None,
+    voice_space: bool = True,
 ) -> CrossCheck:
     """Word error rate of the base model and of held-out adapted models on the takes.
 
@@ -225,7 +266,8 @@ def cross_check(
     take counts: a check on 10 takes instead of a held-back 2. Each fold adapts like
     `adapt` (with the speed copies of its training takes only, in the same precision).
     Torch transcription on the CPU with the app's beam (`beam`), like
-    `AdaptedModel.transcribe_torch`.
+    `AdaptedModel.transcribe_torch`. With `voice_space`, each fold starts where `adapt`
+    would start for its training takes.
     """
     if len(takes) < 2:
         raise AdaptationError("cross-checking needs at least 2 takes")
@@ -246,6 +288,7 @@ def cross_check(
     try:
         for fold in range(folds):
             train = [t for i, t in enumerate(takes) if fold_of(i, folds) != fold]
+            start, _ = voice_start(learner, bundle, train) if voice_space else (None, {})
             model.to(dev)
             _adapt_in_place(
                 learner,
@@ -254,6 +297,7 @@ def cross_check(
                 steps,
                 should_cancel=should_cancel,
                 precision=used,
+                start=start,
             )
             model.to("cpu")
             for i, (audio, _) in enumerate(takes):

@@ -179,6 +179,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also score faster-whisper tiny.en (if installed): whisper_tiny_wer at its default "
         "beam 5, whisper_tiny_greedy_wer greedy",
     )
+    e.add_argument(
+        "--voice-space",
+        choices=("on", "off"),
+        default="on",
+        help="also score the bundle's voice space, when it has one: the bank alone (voice_space_zero_wer) "
+        "and the bank + MAML steps (voice_space_wer); with --heldout also the embedding's "
+        "speaker-verification EER (voice_space_eer)",
+    )
     e.add_argument("--table", type=Path, default=None, help="write a markdown table (batch mode)")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", action="store_true")
@@ -256,6 +264,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     bundle = load_bundle(args.bundle)
+    if args.voice_space == "on":
+        from dictation.adapt.voice_space.space import load_voice_space
+
+        args.loaded_voice_space = load_voice_space(bundle.path)
     if not args.heldout:
         if not (args.enroll and args.test):
             print("evaluate needs --enroll DIR and --test DIR, or --heldout", file=sys.stderr)
@@ -270,6 +282,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         rows, reference = [], None
         for n in args.takes or [len(enroll)]:
             res = evaluate_speaker(enroll[:n], test, args.steps, bundle, **_speaker_options(args))
+            res.pop("voice_embeddings", None)
             if args.takes:
                 res["takes"] = n
             if args.reference:
@@ -307,13 +320,17 @@ def _evaluate(args: argparse.Namespace) -> int:
         takes=args.takes,
         **_speaker_options(args),
     ):
-        rows.append(res)
+        embeddings = res.pop("voice_embeddings", None)
         line = speaker_line(res) if "takes" not in res else f"{res['takes']} takes  {speaker_line(res)}"
         print(json.dumps(res) if args.json else line, flush=True)
+        rows.append({**res, "voice_embeddings": embeddings} if embeddings is not None else res)
+    eer = _voice_space_eer(rows, args.takes[0] if args.takes else args.n_enroll)
     tables = []
     for n in args.takes or [None]:
         group = [r for r in rows if r.get("takes") == n]
         summary = summarize(group) if n is None else {**summarize(group), "takes": n}
+        if eer is not None:
+            summary["voice_space_eer"] = eer
         if args.json:
             print(json.dumps({"summary": summary}))
         else:
@@ -326,6 +343,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.table:
         args.table.write_text("\n".join(tables))
     return 0
+
+
+def _voice_space_eer(rows: list[dict], n_enroll: int) -> float | None:
+    """The held-out speakers' verification EER from the rows' embeddings (removed from them)."""
+    from dictation.lab.voice_eval import heldout_eer
+
+    return heldout_eer(rows, n_enroll)
 
 
 def _print_gains(rows: list[dict], as_json: bool) -> None:
@@ -359,6 +383,8 @@ def _speaker_options(args: argparse.Namespace) -> dict:
         out["speed_copies"] = args.speed_copies
     if args.precision is not None:
         out["precision"] = args.precision
+    if getattr(args, "loaded_voice_space", None) is not None:
+        out["voice_space"] = args.loaded_voice_space
     return out
 
 

@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = (
     "dictation.cli.lab",
     "dictation.cli.listen",
     "dictation.cli.vocabulary",
+    "dictation.cli.voice",
 )
 
 

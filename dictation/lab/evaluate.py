@@ -5,8 +5,9 @@
   the enrollment phrases plus their speed copies when the bundle names speeds, as the app.
 - finetune: the same parameters, steps and data (copies included), started from the non-meta-learned
   initial values (stock Whisper + zero LoRA update), optimised with Adam.
-- gated: what the app installs (`dictation.adapt.worker`): the adapted model, unless the
-  2-fold cross-validated check on the enrollment phrases shows it broken (then base).
+- gated: what the app installs (`dictation.adapt.worker`): the adapted model (from the
+  voice space's start when one is scored), unless the 2-fold cross-validated check on
+  the enrollment phrases shows it broken (then base).
 Optionally faster-whisper tiny.en (stock, 30 s padded) as the external reference.
 All error rates use `dictation.app.text.normalize_for_wer`.
 """
@@ -26,6 +27,7 @@ from dictation.adapt.model.bundle import Bundle, load_bundle
 from dictation.adapt.model.inference import transcribe
 from dictation.adapt.model.loader import backbone_dir
 from dictation.adapt.model.whisper import Whisper
+from dictation.adapt.voice_space.space import VoiceSpace
 from dictation.app.decoding import DEFAULT_BEAM, DecodingRules, TextTokenizer, load_tokenizer_and_rules
 from dictation.app.text import cer, wer, word_errors
 
@@ -81,13 +83,15 @@ def evaluate_speaker(
     speed_copies: tuple[float, ...] | None = None,
     beam: int = DEFAULT_BEAM,
     precision: str | None = None,
+    voice_space: VoiceSpace | None = None,
 ) -> dict:
     """WER/CER of base, MAML-adapted and fine-tuned models on `test` after enrolling on `enroll`.
 
     `speed_copies`: speeds of the enrollment copies (default: the bundle's, as the app).
     `beam`: beam width of every transcription, the check's included (default: the app's).
     `precision`: of the adaptation passes, MAML, fine-tuning and check alike (default: the
-    bundle's, as the app)."""
+    bundle's, as the app). `voice_space`: also the bank's start alone and the MAML steps
+    from it (`voice_eval.voice_space_scores`)."""
     from dictation.adapt.augment import with_speed_copies
     from dictation.adapt.procedure import precision_of, speed_copies_of, steps_of
 
@@ -121,6 +125,21 @@ def evaluate_speaker(
         out["adapted_wer"], out["adapted_cer"] = wer(refs, hyps), cer(refs, hyps)
         out["adapt_losses"] = [round(x, 4) for x in losses]
 
+        if voice_space is not None:
+            from dictation.lab.voice_eval import voice_space_scores
+
+            scored = voice_space_scores(
+                learner,
+                voice_space,
+                enroll,
+                batch,
+                test,
+                lambda items: _transcribe_all(model, items, rules, tok, beam),
+                steps,
+                used,
+            )
+            vs_errors = {k: scored.pop(k) for k in ("voice_space_errors", "voice_space_zero_errors") if k in scored}
+            out.update(scored)
         if with_finetune:
             # From the non-meta-learned values, read with the meta-learned ones in the model.
             init = initial_values(bundle)
@@ -129,10 +148,22 @@ def evaluate_speaker(
             from dictation.adapt.procedure import cross_check
             from dictation.adapt.worker import decide_install
 
-            check = cross_check(enroll, steps, "cpu", bundle=bundle, speed_copies=factors, beam=beam, precision=used)
+            # What the app installs: with a voice space it adapts from the bank's start.
+            from_bank = "voice_space_wer" in out
+            check = cross_check(
+                enroll,
+                steps,
+                "cpu",
+                bundle=bundle,
+                speed_copies=factors,
+                beam=beam,
+                precision=used,
+                voice_space=from_bank,
+            )
             out["check_before_wer"], out["check_after_wer"] = check.before_wer, check.after_wer
             out["gate_installed"] = decide_install(check.before_wer, check.after_wer)[0]
-            out["gated_wer"] = out["adapted_wer"] if out["gate_installed"] else out["base_wer"]
+            installed = out["voice_space_wer"] if from_bank else out["adapted_wer"]
+            out["gated_wer"] = installed if out["gate_installed"] else out["base_wer"]
     # Per test phrase, so that a per-speaker change can be told from noise (resampling).
     base_counts, adapted_counts = word_errors(refs, base_hyps), word_errors(refs, hyps)
     out["utterances"] = {
@@ -140,6 +171,8 @@ def evaluate_speaker(
         "base_errors": [e for e, _ in base_counts],
         "adapted_errors": [e for e, _ in adapted_counts],
     }
+    if voice_space is not None:
+        out["utterances"].update(vs_errors)
     out["examples"] = [{"ref": r, "base": b, "adapted": a} for r, b, a in list(zip(refs, base_hyps, hyps))[:3]]
     return out
 

@@ -39,6 +39,9 @@ def summarize(rows: list[dict]) -> dict:
         "whisper_tiny_wer",
         "whisper_tiny_greedy_wer",
         "adapt_seconds",
+        "voice_space_zero_wer",
+        "voice_space_wer",
+        "voice_space_seconds",
     ]
     s: dict[str, Any] = {"speakers": len(rows)}
     for k in keys:
@@ -60,6 +63,12 @@ def summarize(rows: list[dict]) -> dict:
         s["worse_probability"] = {k: round(v, 3) for k, v in probs.items() if k in s["worse_than_base"]}
         s["worse_than_base_95"] = [k for k, v in probs.items() if v >= 0.95]
     s["relative_gain"], s["relative_gain_ci95"] = relative_gain_ci(rows)
+    for key in ("voice_space_zero_wer", "voice_space_wer"):
+        scored = [r for r in rows if r.get(key) is not None]
+        if scored:
+            name = key.removesuffix("_wer")
+            s[name + "_relative_gain"], s[name + "_relative_gain_ci95"] = relative_gain_ci(scored, key)
+            s[name + "_worse_than_base"] = worse_than_base(scored, key)
     if any("gated_wer" in r for r in rows):
         s["gated_worse_than_base"] = worse_than_base([r for r in rows if "gated_wer" in r], "gated_wer")
         s["gate_kept_base"] = [r["speaker"] for r in rows if r.get("gate_installed") is False]
@@ -118,6 +127,8 @@ def source_table(rows: list[dict]) -> str:
         ("stock weights, our input", "stock_unpadded_wer"),
         ("Whisper tiny.en (beam 5)", "whisper_tiny_wer"),
         ("Whisper tiny.en, greedy", "whisper_tiny_greedy_wer"),
+        ("voice space, zero steps", "voice_space_zero_wer"),
+        ("voice space + MAML", "voice_space_wer"),
     ]
     cols = [(t, k) for t, k in cols if any(r.get(k) is not None for r in rows)]
     groups = sorted({r["source"] for r in rows}) + ["all"]
