@@ -50,6 +50,19 @@ def _bundle_digest(stamps: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()[:12]
 
 
+# The bundle's files an export is built from: the voice space too, since the export holds
+# its graph (voice.onnx) when the bundle has one.
+KEY_FILES = ("bundle.json", "weights.npz", "voice_space.npz")
+
+
+def bundle_digest(bundle: Path) -> str:
+    """Content hash of the bundle's KEY_FILES that exist: a retrained bundle, or one that
+    gained or lost its voice space, must never reuse a stale export."""
+    files = tuple(bundle / n for n in KEY_FILES if (bundle / n).is_file())
+    stamps = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return _bundle_digest(stamps)
+
+
 BUILD_SECONDS_ESTIMATE = 30  # export + parity check: 24 s on this project's 2 cores (about 50 s under load)
 
 
@@ -70,10 +83,7 @@ def base_model_dir(rebuild: bool = False, on_build: Callable[[str], None] | None
             return shipped.parent
     bundle = bundled_model_dir()
     version = bundled_model_version()
-    # Keyed by content too: a retrained bundle must never reuse a stale export.
-    files = tuple(bundle / n for n in ("bundle.json", "weights.npz") if (bundle / n).is_file())
-    stamps = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    out = cache_root() / "models" / f"base-{version}-f{EXPORT_FORMAT_VERSION}-{_bundle_digest(stamps)}"
+    out = cache_root() / "models" / f"base-{version}-f{EXPORT_FORMAT_VERSION}-{bundle_digest(bundle)}"
     if (out / "model.json").is_file() and not rebuild:
         return out
     if on_build is not None:

@@ -1,6 +1,9 @@
 """Build the ONNX export of the bundled model: `python -m dictation.adapt.model.build_base --out DIR`.
 
 Run once per bundle version by `dictation.app.base_model.base_model_dir()` in a subprocess (it needs torch).
+A bundle with a voice space (`voice_space.npz`) also gets `voice.onnx` and `voice.json` in DIR
+(`dictation.adapt.voice_space.export`); one whose voice graph fails its parity check is
+exported without them (said on stderr), and the app then works as without a voice space.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ def build(out: Path, bundle_path: Path | None = None, quantize: str = "all") -> 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     bundle = load_bundle(bundle_path)
     bdir = backbone_dir()
-    return export_model(
+    info = export_model(
         bundle.model,
         out,
         bdir / "tokenizer.json",
@@ -28,6 +31,20 @@ def build(out: Path, bundle_path: Path | None = None, quantize: str = "all") -> 
         metadata={"model_version": bundle.info["version"], "adapted": False},
         quantize=quantize,
     )
+    info["voice"] = add_voice(out, bundle.path)
+    return info
+
+
+def add_voice(out: Path, bundle_path: Path) -> dict | None:
+    """Write the bundle's voice graph into the finished export `out`; its voice.json, or
+    None when the bundle has no voice space or the graph failed its parity check."""
+    from dictation.adapt.voice_space.export import VoiceExportParityError, export_bundle_voice
+
+    try:
+        return export_bundle_voice(bundle_path, out)
+    except VoiceExportParityError as exc:
+        print(f"no voice graph: {exc}", file=sys.stderr)
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = build(args.out, args.bundle, args.quantize)
     print(f"exported {info['model_version']} to {args.out} (parity: {info['parity']})", file=sys.stderr)
+    if info["voice"] is not None:
+        print(f"voice graph: dim {info['voice']['dim']}, parity {info['voice']['parity']}", file=sys.stderr)
     return 0
 
 
