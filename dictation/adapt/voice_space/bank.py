@@ -54,7 +54,8 @@ class VoiceBank:
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"delta/{n}": v for n, v in self.deltas.items()}
+        # float16 halves the bundle's share; the deltas' rounding is far below their spread.
+        arrays = {f"delta/{n}": v.astype(np.float16) for n, v in self.deltas.items()}
         arrays["centroids"] = self.centroids
         arrays["settings"] = np.array([self.sharpness, self.scale, self.min_similarity], np.float32)
         return arrays
@@ -62,7 +63,7 @@ class VoiceBank:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> VoiceBank:
         sharpness, scale, min_similarity = (float(v) for v in arrays["settings"])
-        deltas = {k[6:]: np.asarray(v) for k, v in arrays.items() if k.startswith("delta/")}
+        deltas = {k[6:]: np.asarray(v, np.float32) for k, v in arrays.items() if k.startswith("delta/")}
         return cls(np.asarray(arrays["centroids"], np.float32), deltas, sharpness, scale, min_similarity)
 
 

@@ -59,6 +59,7 @@ class VoiceSpace:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
         os.close(fd)
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
+        os.chmod(tmp, 0o644)  # a bundle file like the others (mkstemp makes it private)
         os.replace(tmp, path)
         return path
 
