@@ -40,6 +40,7 @@ from dictation.app.gui.settings_dialog import (
 )
 from dictation.app.gui.style import STYLE_SHEET
 from dictation.app.gui.transcription_service import TranscriptionService
+from dictation.app.gui.voice_checks import VoiceChecks
 from dictation.app.profiles import CorruptProfileError, Profile, ProfileError, list_profiles
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._connect()
+        self.voice_checks = VoiceChecks.install(self)  # the voice embedding's notices (issue 28)
         self.profile_pages.key.install()
         self.microphones.refresh()
         self.startup()

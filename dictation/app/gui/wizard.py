@@ -26,10 +26,12 @@ Checker = Callable[[np.ndarray, int, str, Callable[[TakeCheck], None], Callable[
 
 
 class EnrollmentWizard(QWidget):
-    """One prompt at a time. Signals: adapt_requested(), takes_changed(int total)."""
+    """One prompt at a time. Signals: adapt_requested(), takes_changed(int total),
+    take_saved(Take, np.ndarray audio) (for the voice check, `gui.voice_checks`)."""
 
     adapt_requested = Signal()
     takes_changed = Signal(int)
+    take_saved = Signal(object, object)
 
     def __init__(self, recorder: Recorder, checker: Checker, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +62,7 @@ class EnrollmentWizard(QWidget):
         self.keep_button, self.next_button = page.keep_button, page.next_button
         self.done_text, self.more_button = self.done_page.done_text, self.done_page.more_button
         self.adapt_button = self.done_page.adapt_button
+        self.voice_notice = page.voice_notice
 
         self.pages = QStackedWidget()
         self.pages.addWidget(self.prompt_page)
@@ -76,6 +79,7 @@ class EnrollmentWizard(QWidget):
         self.next_button.clicked.connect(self.next_prompt)
         self.more_button.clicked.connect(self.start_session)
         self.adapt_button.clicked.connect(self.adapt_requested)
+        self.voice_notice.rerecord_button.clicked.connect(self.rerecord)
         # Enter goes on to the next sentence once the take is accepted (as "Next" does).
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             shortcut = QShortcut(QKeySequence(key), self)
@@ -121,6 +125,7 @@ class EnrollmentWizard(QWidget):
         self.prompt_label.setText(prompt.text)
         self.last_audio = None
         self.last_check = None
+        self.voice_notice.hide()
         if self.recorder.available():
             set_state(self.status, "", "idle")
         else:
@@ -191,6 +196,7 @@ class EnrollmentWizard(QWidget):
             return
         playback.stop()
         if self.recorder.begin():
+            self.voice_notice.hide()
             set_state(self.status, "", "idle")
 
     def release(self) -> None:
@@ -267,6 +273,35 @@ class EnrollmentWizard(QWidget):
         if old is not None:  # a re-recorded prompt replaces its earlier take
             self.profile.remove_take(old)
         self.takes_changed.emit(len(self.profile.takes()))
+        self.take_saved.emit(take, audio)
+
+    # -- the voice check (`gui.voice_checks` decides; the wizard shows) -------------------
+
+    def show_voice_notice(self, take_id: str) -> None:
+        """The saved take `take_id` sounds like another speaker: say so while it is still
+        the current sentence's take (the user may have moved on meanwhile)."""
+        prompt = self.current_prompt()
+        if prompt is not None and self.accepted.get(prompt.id) == take_id and not self.recorder.is_recording():
+            self.voice_notice.show()
+
+    def rerecord(self) -> None:
+        """Drop the flagged take of this sentence and wait for a new recording."""
+        prompt = self.current_prompt()
+        self.voice_notice.hide()
+        if prompt is None or self.recorder.is_recording() or self._checking:
+            return
+        take_id = self.accepted.pop(prompt.id, None)
+        if take_id is not None:
+            try:
+                self.profile.remove_take(take_id)
+            except Exception as exc:
+                set_state(self.status, f"The take could not be removed: {exc}", "bad")
+                return
+            self.takes_changed.emit(len(self.profile.takes()))
+        playback.stop()
+        self.last_audio, self.last_check = None, None
+        set_state(self.status, "Record the sentence again (hold Space or the button).", "idle")
+        self._update_buttons()
 
     def play(self) -> None:
         if self.last_audio is None:

@@ -10,6 +10,23 @@ from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QVBoxLayou
 from dictation.app.gui.level_meter import LevelMeter
 from dictation.app.gui.style import label
 
+VOICE_NOTICE = "This sounds like a different speaker than your other recordings. Re-record?"
+
+
+class VoiceNotice(QWidget):
+    """A saved take whose voice is far from the profile's other takes: said, not enforced
+    (Next still goes on); "Re-record" drops the take for a new recording."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.text = label(VOICE_NOTICE, "notice")
+        self.rerecord_button = QPushButton("Re-record")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.rerecord_button)
+        self.hide()
+
 
 class PromptPage(QWidget):
     """One sentence to read: progress, the prompt, the level meter, status and buttons."""
@@ -26,6 +43,7 @@ class PromptPage(QWidget):
         self.rec_indicator = label("Ready", "idle", wrap=False)
         self.meter = LevelMeter()
         self.status = label("", "idle")
+        self.voice_notice = VoiceNotice()
         self.record_button = QPushButton("Hold to record")
         self.record_button.setObjectName("talk")
         self.play_button = QPushButton("Play back")
@@ -59,6 +77,7 @@ class PromptPage(QWidget):
         layout.addWidget(self.hint)
         layout.addLayout(meter_row)
         layout.addWidget(self.status)
+        layout.addWidget(self.voice_notice)
         layout.addStretch(1)
         layout.addLayout(buttons)
 
