@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from dictation.app.gui.style import label
@@ -152,6 +152,13 @@ class VoiceChecks(QObject):
         """Bring the opened profile's voice up to date in the background."""
         if self.suggestion is not None:
             self.suggestion.hide()
+        # Queued after the window's model preload (submitted once the opening returns), so
+        # a first launch builds the base model there, with its "preparing" notice.
+        QTimer.singleShot(0, lambda: self._update_voice(profile))
+
+    def _update_voice(self, profile: Any) -> None:
+        if self.session.profile is not profile:
+            return  # another profile opened meanwhile
         self.transcription.submit(
             lambda: update_profile_voice(profile, self._voice()),
             lambda _: None,

@@ -15,6 +15,7 @@ Layout of ``data_root()/profiles/<name>/`` (format_version 1)::
     pending/<id>.wav      audio of dictations whose text was not delivered yet
     learned/<id>.*        dictations accepted unchanged, kept for adaptation (like takes)
     learning.json         {"runs": [...]}: the background adaptation runs
+    voice.npz             voice embeddings of the takes (`dictation.app.voice.store`; a cache, not exported)
     takes.unreadable/     unreadable takes moved aside by `profile check --repair`
     *.damaged-<time>.*    damaged settings/vocabulary set aside (never deleted)
     .stage-<pid>-<hex>/   staging dirs of running or dead adaptation workers
