@@ -256,3 +256,24 @@ def make_window(qtbot, home):
     for window in windows:
         window.close()
         window.transcription.wait(60_000)
+
+
+# Phrases the tests' synthetic speakers read (corpora for training, evaluation and voices).
+READ_SENTENCES = [
+    "Open the window before the meeting starts.",
+    "My sister lives in Paris with two cats.",
+    "The train leaves at seven in the morning.",
+    "Could you send me the invoice today?",
+    "We planted tomatoes and beans in the garden.",
+    "The printer on the third floor is broken.",
+    "Please remind Tom about the dentist on Monday.",
+    "It rained all night and the river rose.",
+    "She bought a new laptop for her studies.",
+    "Turn left at the bakery and walk straight on.",
+    "The museum opens at ten on Sundays.",
+    "I forgot my umbrella at the office.",
+    "Our flight was delayed by forty minutes.",
+    "He plays the guitar in a small band.",
+    "The soup needs a little more salt.",
+    "Let us review the budget next week.",
+]

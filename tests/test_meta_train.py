@@ -8,26 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tts_wav
+from conftest import READ_SENTENCES, tts_wav
 
-SENTENCES = [
-    "Open the window before the meeting starts.",
-    "My sister lives in Paris with two cats.",
-    "The train leaves at seven in the morning.",
-    "Could you send me the invoice today?",
-    "We planted tomatoes and beans in the garden.",
-    "The printer on the third floor is broken.",
-    "Please remind Tom about the dentist on Monday.",
-    "It rained all night and the river rose.",
-    "She bought a new laptop for her studies.",
-    "Turn left at the bakery and walk straight on.",
-    "The museum opens at ten on Sundays.",
-    "I forgot my umbrella at the office.",
-    "Our flight was delayed by forty minutes.",
-    "He plays the guitar in a small band.",
-    "The soup needs a little more salt.",
-    "Let us review the budget next week.",
-]
+SENTENCES = READ_SENTENCES
 
 
 @pytest.fixture(scope="module")

@@ -21,23 +21,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import tts_wav
+from conftest import READ_SENTENCES, tts_wav
 
 WAIT_MS = 60_000
-SENTENCES = [
-    "Open the window before the meeting starts.",
-    "My sister lives in Paris with two cats.",
-    "The train leaves at seven in the morning.",
-    "Could you send me the invoice today?",
-    "We planted tomatoes and beans in the garden.",
-    "The printer on the third floor is broken.",
-    "Please remind Tom about the dentist on Monday.",
-    "It rained all night and the river rose.",
-    "She bought a new laptop for her studies.",
-    "Turn left at the bakery and walk straight on.",
-    "The museum opens at ten on Sundays.",
-    "I forgot my umbrella at the office.",
-]
+SENTENCES = READ_SENTENCES[:12]
 VOICES = {  # split -> (engine, voice): one speaker each
     "train": [
         ("flite", "slt"),

@@ -9,26 +9,13 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from conftest import tts_wav
+from conftest import READ_SENTENCES, tts_wav
 
 from dictation.adapt.voice_space.bank import VoiceBank, spherical_kmeans
 from dictation.adapt.voice_space.head import VoiceHead, ge2e_loss
 from dictation.lab.voice_train import HeadConfig, equal_error_rate, train_head, verification_eer
 
-SENTENCES = [
-    "Open the window before the meeting starts.",
-    "My sister lives in Paris with two cats.",
-    "The train leaves at seven in the morning.",
-    "Could you send me the invoice today?",
-    "We planted tomatoes and beans in the garden.",
-    "The printer on the third floor is broken.",
-    "Please remind Tom about the dentist on Monday.",
-    "It rained all night and the river rose.",
-    "She bought a new laptop for her studies.",
-    "Turn left at the bakery and walk straight on.",
-    "The museum opens at ten on Sundays.",
-    "I forgot my umbrella at the office.",
-]
+SENTENCES = READ_SENTENCES[:12]
 VOICES = {  # split -> espeak-ng voices, one speaker each
     "train": ["en-us", "en-gb-scotland", "en-029"],
     "validation": ["en-gb-x-rp", "en-us+f3"],

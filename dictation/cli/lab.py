@@ -310,6 +310,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     rows = []
+    voices: dict = {}  # speaker -> embeddings of their enrollment and test utterances
     for res in evaluate_heldout(
         speakers,
         args.n_enroll,
@@ -321,10 +322,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         **_speaker_options(args),
     ):
         embeddings = res.pop("voice_embeddings", None)
+        if embeddings is not None:
+            voices.setdefault(res["speaker"], embeddings)  # the same utterances at every N
         line = speaker_line(res) if "takes" not in res else f"{res['takes']} takes  {speaker_line(res)}"
         print(json.dumps(res) if args.json else line, flush=True)
-        rows.append({**res, "voice_embeddings": embeddings} if embeddings is not None else res)
-    eer = _voice_space_eer(rows, args.takes[0] if args.takes else args.n_enroll)
+        rows.append(res)
+    from dictation.lab.voice_eval import heldout_eer
+
+    eer = heldout_eer(voices, args.takes[0] if args.takes else args.n_enroll)
     tables = []
     for n in args.takes or [None]:
         group = [r for r in rows if r.get("takes") == n]
@@ -343,13 +348,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.table:
         args.table.write_text("\n".join(tables))
     return 0
-
-
-def _voice_space_eer(rows: list[dict], n_enroll: int) -> float | None:
-    """The held-out speakers' verification EER from the rows' embeddings (removed from them)."""
-    from dictation.lab.voice_eval import heldout_eer
-
-    return heldout_eer(rows, n_enroll)
 
 
 def _print_gains(rows: list[dict], as_json: bool) -> None:

@@ -16,6 +16,7 @@ from dictation.adapt.inner_loop import Batch
 from dictation.adapt.learner import Learner
 from dictation.adapt.voice_space.space import VoiceSpace
 from dictation.app.text import wer, word_errors
+from dictation.lab.voice_train import prototype
 
 Items = list[tuple[np.ndarray, str]]
 
@@ -37,7 +38,8 @@ def voice_space_scores(
     refs = [t for _, t in test]
     t0 = time.perf_counter()
     learner.restore()
-    embedding = space.embed(learner.model, [a for a, _ in enroll])
+    enroll_emb = _embed_each(learner, space, enroll)
+    embedding = prototype(enroll_emb)
     start = space.bank.start(learner.init, embedding)
     with learner.applied(start):
         zero = transcribe_all(test)
@@ -54,33 +56,30 @@ def voice_space_scores(
         "voice_space_weight": round(float(weights.max()), 3),
         "voice_space_errors": [e for e, _ in word_errors(refs, adapted)],
         "voice_space_zero_errors": [e for e, _ in word_errors(refs, zero)],
-        "voice_embeddings": _test_embeddings(learner, space, enroll, test),
+        # Enrollment then test utterances, for the EER over speakers (not printed).
+        "voice_embeddings": np.concatenate([enroll_emb, _embed_each(learner, space, test)]),
     }
 
 
-def _test_embeddings(learner: Learner, space: VoiceSpace, enroll: Items, test: Items) -> list[list[float]]:
-    """One embedding per enrollment and test utterance (for the EER over speakers)."""
+def _embed_each(learner: Learner, space: VoiceSpace, items: Items) -> np.ndarray:
+    """One embedding per utterance long enough to place (the model holds its initial values)."""
     import torch
 
-    from dictation.adapt.voice_space.states import StateReader
+    from dictation.adapt.voice_space.states import MIN_SECONDS, StateReader
 
     reader = StateReader(learner.model)
-    states = [reader.read(a) for a, _ in enroll + test if a.size >= 0.3 * 16000]
+    states = [reader.read(a) for a, _ in items if a.size >= MIN_SECONDS * 16000]
+    if not states:
+        raise ValueError("no utterance is long enough to place the voice")
     with torch.no_grad():
-        emb = space.head(torch.from_numpy(np.stack(states))).numpy()
-    return [[round(float(x), 5) for x in row] for row in emb]
+        return space.head(torch.from_numpy(np.stack(states))).numpy()
 
 
-def heldout_eer(rows: list[dict], n_enroll: int) -> float | None:
-    """Verification EER over the rows' speakers (prototype of `n_enroll` vs later takes);
-    pops the rows' embeddings, which are not part of the printed results."""
+def heldout_eer(embedded: dict[str, np.ndarray], n_enroll: int) -> float | None:
+    """Verification EER over speakers (prototype of their first `n_enroll` utterances vs
+    each later one); None with fewer than two speakers."""
     from dictation.lab.voice_train import equal_error_rate, verification_trials
 
-    embedded = {}
-    for r in rows:
-        emb = r.pop("voice_embeddings", None)
-        if emb is not None and r.get("speaker") not in embedded:
-            embedded[r["speaker"]] = np.asarray(emb, np.float32)
     if len(embedded) < 2:
         return None
     return equal_error_rate(*verification_trials(embedded, n_enroll))[0]

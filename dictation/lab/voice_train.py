@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dictation.adapt.voice_space.head import VoiceHead, ge2e_loss
 
@@ -123,12 +122,3 @@ def train_head(
 def speaker_mean_embeddings(head: VoiceHead, states: SpeakerStates, first: int = 10) -> dict[str, np.ndarray]:
     """Each speaker's prototype from their first `first` utterances."""
     return {s: prototype(e[:first]) for s, e in embed_speakers(head, states).items()}
-
-
-def unit(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x, dim=-1)
-
-
-def layer_choices(n_layers: int) -> Sequence[tuple[int, ...]]:
-    """The layer sets `train-voice --search-layers` compares on validation speakers."""
-    return [tuple(range(n_layers)), tuple(range(1, n_layers)), (n_layers - 1,), (1, 2), (2, 3)]
