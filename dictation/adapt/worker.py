@@ -240,7 +240,7 @@ def _run(
         check_cancel()
         from dictation.adapt.install_rule import decide
 
-        in_use = "your adapted model" if profile.model_dir() is not None else "the base model"
+        in_use = _in_use(profile)
         decision = decide(check, in_use)
         if decision.install and decision.factor != 1.0:
             from dictation.adapt.held_out_check import shrink_in_place
@@ -269,6 +269,7 @@ def _run(
             "adapt_seconds": round(adapt_seconds, 2),
             "check_seconds": round(check.seconds, 2),
             "base_model_version": (report or {}).get("model_version"),
+            "voice_space": _json_safe((report or {}).get("adapt_voice_space") or {}),  # where the steps started
             "export": _json_safe(
                 {k: v for k, v in (report or {}).items() if k in ("parity", "export_seconds", "opset")}
             ),
@@ -298,6 +299,19 @@ def _run(
     finally:
         # Installed or kept (moved out) or not: the staging dir goes, the profile is consistent.
         shutil.rmtree(stage_root, ignore_errors=True)
+
+
+def _in_use(profile: Any) -> str:
+    """The model the check's decision keeps, in words."""
+    from dictation.app.profiles import ProfileError
+
+    if profile.model_dir() is None:
+        return "the base model"
+    try:
+        zero_step = profile.metadata.get("zero_step")
+    except (ProfileError, OSError):  # unreadable metadata: still the profile's own model
+        zero_step = False
+    return "the voice-space start" if zero_step else "your adapted model"
 
 
 def resolve_device(requested: str, cuda_available: bool) -> str:

@@ -39,6 +39,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 
+from dictation.app.gui.voice_start import VoiceStart
 from dictation.app.profiles import ProfileError
 from dictation.app.profiles.files import now
 from dictation.app.profiles.learned import run_started
@@ -327,7 +328,8 @@ class IdleAdaptation(QObject):
 
 
 class Learning(QObject):
-    """Both parts, and the timer that drives them (`tick`)."""
+    """Both parts, the voice-space start before enrollment (`VoiceStart`), and the timer
+    that drives them (`tick`)."""
 
     def __init__(
         self,
@@ -341,6 +343,8 @@ class Learning(QObject):
         self.session = session
         self.hooks = LearningFromUse(controller, session, parent=self)
         self.scheduler = IdleAdaptation(adaptation, controller, session, parent=self)
+        # Before any enrollment: the voice-space start from the first dictations (issue 28).
+        self.voice_start = VoiceStart(controller, session, adaptation, lower_priority=lower_priority, parent=self)
         if delivered is not None:
             self.hooks.watch_delivery(delivered)
         self.timer = QTimer(self)

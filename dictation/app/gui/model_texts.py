@@ -12,9 +12,11 @@ from dictation.app.runtime import ModelMissingError
 
 
 def model_in_use(profile: Profile | None, loaded_kind: str | None = None) -> str:
-    """E.g. "adapted to your voice on 2025-01-02 10:30", or "base model (not adapted yet)".
-    `loaded_kind`: the model really loaded ("adapted", "previous", "base"; None: not
-    known yet); an adapted model that could not be loaded is not said to be in use."""
+    """E.g. "adapted to your voice (10 takes) on 2025-01-02 10:30", "voice-space start (no
+    enrollment yet)" (the zero-step start placed from the first dictations,
+    `dictation.adapt.placement`) or "base model (not adapted yet)". `loaded_kind`: the
+    model really loaded ("adapted", "previous", "base"; None: not known yet); an adapted
+    model that could not be loaded is not said to be in use."""
     if profile is None or profile.model_dir() is None:
         return "base model (not adapted yet)"
     if loaded_kind == "base":
@@ -25,8 +27,26 @@ def model_in_use(profile: Profile | None, loaded_kind: str | None = None) -> str
         meta = profile.metadata
     except ProfileError:
         return "adapted model (its details are unreadable)"
+    if meta.get("zero_step"):
+        return "voice-space start (no enrollment yet)"
     when = str(meta.get("created") or meta.get("date") or "")[:16].replace("T", " ")
-    return f"adapted to your voice{' on ' + when if when else ''}"
+    return f"adapted to your voice{_material(meta)}{' on ' + when if when else ''}"
+
+
+def _material(meta: dict) -> str:
+    """What an adaptation learned from, as its metadata records it, e.g. " (10 takes + 4
+    dictations, from the voice space)"; "" for models that do not say."""
+    try:
+        takes = int(meta["train_takes"])
+        dictations = int(meta.get("corrections") or 0) + int(meta.get("learned") or 0)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    parts = f"{takes} take{'s' if takes != 1 else ''}"
+    if dictations:
+        parts += f" + {dictations} dictation{'s' if dictations != 1 else ''}"
+    if meta.get("voice_space"):
+        parts += ", from the voice space"
+    return f" ({parts})"
 
 
 def outdated_model_notice(profile: Profile | None) -> str:
