@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "dictation.cli.listen",
     "dictation.cli.vocabulary",
     "dictation.cli.voice",
+    "dictation.cli.learning_curve",
 )
 
 

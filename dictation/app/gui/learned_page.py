@@ -8,6 +8,9 @@ Accuracy over time is measured two ways, both on the user's own dictations:
   only when the model was sure, so this leans optimistic; its trend is what it is for;
 - per adaptation run, its check on recordings the adapted model did not learn from
   (before / after), as the Adapt page shows it.
+
+Below them, for comparison, the bundled model's learning curve as measured before release
+on held-out speakers (curve_chart; "not measured" when the bundle has none).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QPushButton,
+    QScrollArea,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from dictation.app.gui.accuracy_chart import AccuracyChart
 from dictation.app.gui.adapt_view import accuracy_percent
+from dictation.app.gui.curve_chart import LearningCurveView
 from dictation.app.gui.learning import CONFIDENCE_THRESHOLD, Learning, learning_enabled
 from dictation.app.gui.style import label, set_state
 from dictation.app.profiles import ProfileError
@@ -132,6 +137,16 @@ class AccuracyOverTime(QWidget):
         painter.end()
 
 
+def _shipped_version() -> str | None:
+    from dictation.app.base_model import bundled_model_version
+    from dictation.app.runtime import ModelMissingError
+
+    try:
+        return bundled_model_version()
+    except (ModelMissingError, OSError):
+        return None
+
+
 class LearnedPage(QWidget):
     """The page; `attach(learning)` connects it to the open profile's material."""
 
@@ -149,6 +164,7 @@ class LearnedPage(QWidget):
         self.items_view.setRootIsDecorated(False)
         self.items_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.items_view.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.items_view.setMinimumHeight(160)  # the page scrolls; the list keeps a usable height
         self.play_button = QPushButton("Listen")
         self.delete_button = QPushButton("Delete")
         self.status = label("", "idle")
@@ -156,12 +172,23 @@ class LearnedPage(QWidget):
         self.runs_label = label("", "subtitle")
         self.run_chart = AccuracyChart()
         self.run_chart.hide()
+        self.curve_view = LearningCurveView()
+        self.curve_view.load(shipped_version=_shipped_version())
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.play_button)
         buttons.addWidget(self.delete_button)
         buttons.addStretch(1)
-        layout = QVBoxLayout(self)
+        # The page scrolls: the charts below the list need not fit a small window.
+        content = QWidget()
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(32, 24, 32, 24)
         layout.setSpacing(10)
         for widget in (self.title, self.consent, self.explanation, self.summary, self.items_view):
@@ -173,6 +200,8 @@ class LearnedPage(QWidget):
         layout.addWidget(label("Adaptation runs (checked on recordings each model did not learn from)", "progress"))
         layout.addWidget(self.runs_label)
         layout.addWidget(self.run_chart)
+        layout.addWidget(label("How the speech model learns a voice (measured before release)", "progress"))
+        layout.addWidget(self.curve_view)
 
         self.consent.toggled.connect(self._consent_toggled)
         self.play_button.clicked.connect(self.play_selected)

@@ -3,9 +3,13 @@ adapt-again notice and the About box."""
 
 from __future__ import annotations
 
+from html import escape
+from pathlib import Path
+
 from dictation import __version__
 from dictation.app import storage
 from dictation.app.base_model import bundled_model_version
+from dictation.app.learning_curve import NOT_MEASURED, CurveError, load_learning_curve, relative_gain
 from dictation.app.logs import log_dir
 from dictation.app.profiles import Profile, ProfileError
 from dictation.app.runtime import ModelMissingError
@@ -69,8 +73,9 @@ def outdated_model_notice(profile: Profile | None) -> str:
     )
 
 
-def about_html(profile: Profile | None) -> str:
-    """The About box: version, speech models, where the data and the logs are."""
+def about_html(profile: Profile | None, bundle_dir: Path | None = None) -> str:
+    """The About box: version, speech models, the model's measured learning curve (of
+    `bundle_dir`, default the bundled model), where the data and the logs are."""
     model = "base model"
     if profile is not None and profile.model_dir() is not None:
         try:
@@ -86,8 +91,31 @@ def about_html(profile: Profile | None) -> str:
         f"<h3>Dictation {__version__}</h3>"
         "<p>Desktop dictation that learns your voice on your own computer.</p>"
         f"<p>Speech model: {base} (Whisper tiny.en based); in use: {model}.</p>"
+        f"{_curve_html(bundle_dir, base)}"
         f"<p>Your data (profiles, recordings, models) lives in:<br><code>"
         f"{storage.data_root()}</code></p>"
         f"<p>Logs: <code>{log_dir()}</code></p>"
         "<p>Nothing you say leaves this computer.</p>"
+    )
+
+
+def _curve_html(bundle_dir: Path | None, shipped: str) -> str:
+    """The learning curve in one paragraph for the About box (the plot is on the "What I
+    learned" page)."""
+    try:
+        curve = load_learning_curve(bundle_dir)
+    except CurveError:
+        return "<p>Learning curve: its file is damaged and cannot be shown.</p>"
+    if curve is None:
+        return f"<p>{NOT_MEASURED}</p>"
+    steps = []
+    for p in curve.points:
+        gain = relative_gain(p.base_wer, p.maml_wer)
+        change = "" if gain is None else f", {abs(gain):.0%} {'fewer' if gain >= 0 else 'more'} errors"
+        steps.append(f"{p.takes} takes: {p.base_wer:.1%} \u2192 {p.maml_wer:.1%}{change}")
+    other = "" if curve.model_version == shipped else f" (measured on speech model {escape(curve.model_version)})"
+    return (
+        f"<p>Measured learning curve{other}, word error rate before \u2192 after adapting, on "
+        f"{curve.speakers} held-out speakers: {'; '.join(steps)}. "
+        "The plot is on the \u201cWhat I learned\u201d page.</p>"
     )
