@@ -75,3 +75,19 @@ def test_devices_without_sound_server_says_so(run_cli: Run, tmp_path: Path) -> N
     proc = run_cli("record", "--seconds", "1", str(tmp_path / "x.wav"), env=env)
     assert proc.returncode == 1 and "sound server" in proc.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_every_command_parses_to_its_own_function() -> None:
+    """A command's option must not clobber the subcommand's dest: main() starts the GUI for
+    a parse without func, so each command's minimal parse must carry a func."""
+    import argparse
+
+    from dictation.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command_parser in sub.choices.items():
+        for action in command_parser._actions:
+            assert action.dest != "command", f"'{name}' has an option stored as 'command'"
+    args = parser.parse_args(["learning-curve", "--from", "x", "--out", "y", "--command", "z"])
+    assert args.command == "learning-curve" and args.measured_with == "z" and callable(args.func)

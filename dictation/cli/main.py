@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     from dictation.app.logs import setup_logging
 
     setup_logging(debug=args.debug)
-    if args.command is None:
+    # Every command sets func; a command's own option named "command" must not start the app.
+    if getattr(args, "func", None) is None:
         from dictation.app.gui.app import run_app  # Qt only, never torch
 
         return run_app(debug=args.debug)
