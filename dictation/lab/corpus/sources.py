@@ -3,7 +3,7 @@
 A source lists its speakers (deterministic from a seed), the items each one speaks,
 and renders one item to (float32 mono audio, sample rate) inside a worker process.
 Synthesizers run as subprocesses (flite, festival, pico, espeak-ng) or in-process
-(piper, kokoro); FOTAQ decodes real recorded clips. `check()` raises
+(piper, kokoro); FOTAQ and BASS decode real recorded clips. `check()` raises
 `EngineUnavailable` with the package to install when a source cannot run here.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dictation.lab.corpus import fotaq, kokoro
+from dictation.lab.corpus import bass, fotaq, kokoro
 from dictation.lab.corpus.common import EngineUnavailable, UnreadableAudio, decode_audio, resample
 from dictation.lab.corpus.texts import sentences_for
 
@@ -412,5 +412,42 @@ class Fotaq(Source):
         return decode_audio(raw)
 
 
-SOURCES: dict[str, type[Source]] = {cls.name: cls for cls in (Fotaq, Flite, Festival, Pico, Espeak, Piper, Kokoro)}
+class Bass(Source):
+    """Real recorded speech from Beneath a Steel Sky: one speaker per game character."""
+
+    name, licence = "bass", bass.LICENCE
+    packages = ("deb:beneath-a-steel-sky",)
+    reads_generated_text = False  # the game's own dialogue
+    _clips: list[bass.Clip] | None = None
+
+    def check(self) -> None:
+        bass.find_data()
+
+    def _all(self) -> list[bass.Clip]:
+        if self._clips is None:
+            self._clips = bass.clips(bass.find_data())
+        return self._clips
+
+    def speakers(self, seed: int) -> list[Speaker]:
+        counts: dict[str, int] = {}
+        for c in self._all():
+            counts[c.character] = counts.get(c.character, 0) + 1
+        order = sorted(counts, key=lambda ch: (-counts[ch], ch))
+        return [Speaker(f"bass-{ch.replace('_', '-')}", self.name, self.licence, {"character": ch}) for ch in order]
+
+    def items(self, speaker: Speaker, count: int | None, seed: int) -> list[Item]:
+        mine = [c for c in self._all() if c.character == speaker.params["character"]]
+        if count is not None and count < len(mine):
+            key = lambda c: hashlib.sha1(f"{seed}:{c.name}".encode()).hexdigest()  # noqa: E731
+            mine = sorted(sorted(mine, key=key)[:count], key=lambda c: c.text_number)
+        folder = str(bass.find_data())
+        return [Item(c.name, c.text, {"folder": folder, "speech": c.speech_file}) for c in mine]
+
+    def render(self, speaker: Speaker, item: Item) -> tuple[np.ndarray, int]:
+        return bass.read_clip(Path(item.payload["folder"]), item.payload["speech"])
+
+
+SOURCES: dict[str, type[Source]] = {
+    cls.name: cls for cls in (Fotaq, Bass, Flite, Festival, Pico, Espeak, Piper, Kokoro)
+}
 DEFAULT_ORDER = tuple(SOURCES)  # real speech first, cheap engines next, Kokoro last
