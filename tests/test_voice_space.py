@@ -102,6 +102,39 @@ def test_bank_start_adds_the_nearest_entrys_delta_and_leaves_far_voices_at_the_i
     assert again.scale == 0.5 and np.array_equal(again.deltas["p"], deltas["p"])
 
 
+def test_entry_scales_weight_each_entrys_delta_and_survive_saving() -> None:
+    centroids = np.eye(3, dtype=np.float32)[:2]
+    deltas = {"p": np.stack([np.full(4, 1.0), np.full(4, -2.0)]).astype(np.float32)}
+    bank = VoiceBank(centroids, deltas, sharpness=200.0, entry_scales=np.array([0.5, 0.0], np.float32))
+    init = {"p": torch.zeros(4)}
+    assert torch.allclose(
+        bank.start(init, np.array([0.99, 0.1, 0.0], np.float32))["p"], torch.full((4,), 0.5), atol=1e-3
+    )
+    # An entry whose check found no carry-over (scale 0) leaves its voices at the init.
+    assert torch.allclose(bank.start(init, np.array([0.1, 0.99, 0.0], np.float32))["p"], torch.zeros(4), atol=1e-3)
+    again = VoiceBank.from_arrays(bank.to_arrays())
+    assert again.entry_scales is not None and again.entry_scales.tolist() == [0.5, 0.0]
+    older = {k: v for k, v in bank.to_arrays().items() if k != "entry_scales"}  # a bank from before
+    assert VoiceBank.from_arrays(older).entry_scales is None
+    with pytest.raises(ValueError, match="entry_scales"):
+        VoiceBank.from_arrays({**bank.to_arrays(), "entry_scales": np.ones(3, np.float32)})
+
+
+def test_entry_scale_is_the_largest_that_helps_without_leaving_speakers_worse() -> None:
+    from dictation.lab.voice_bank_check import choose_scale, split_members
+
+    helps = {0.5: [-0.03, -0.02, -0.04, -0.01, -0.02], 1.0: [-0.05, -0.04, -0.06, -0.03, -0.05]}
+    assert choose_scale(helps) == 1.0
+    # The full delta helps on average but leaves 2 of 5 speakers worse: half of it.
+    mixed = {0.5: [-0.03, -0.02, -0.04, -0.01, 0.0], 1.0: [-0.2, -0.1, -0.08, 0.03, 0.05]}
+    assert choose_scale(mixed) == 0.5
+    # Nothing carries over: the init.
+    assert choose_scale({0.5: [0.01, -0.005, 0.02], 1.0: [0.04, 0.0, 0.05]}) == 0.0
+    assert choose_scale({0.5: [-0.004, -0.002], 1.0: [-0.009, -0.001]}) == 0.0  # under the 1 % gain
+    learn, check = split_members(["d", "a", "c", "b", "e"])
+    assert learn == ["a", "c", "e"] and check == ["b", "d"]
+
+
 # ---------------------------------------------------------------- end to end
 
 
@@ -158,13 +191,22 @@ def test_train_voice_writes_a_bundle_with_a_voice_space_and_resumes(voice_bundle
     assert summary["bank_entries"] == 2 and summary["train_speakers"] == 3
     assert 0.0 <= summary["validation_eer"] <= 1.0
     assert "[voice states]" in first and "[voice head]" in first and "[voice bank]" in first
+    assert "[voice bank check]" in first
+    # 3 training speakers in 2 clusters: one entry has 1 member (nothing to check it on,
+    # scale 1), the other is learnt from one member and checked on the other.
+    assert len(summary["entry_scales"]) == 2 and set(summary["entry_scales"]) <= {0.0, 0.5, 1.0}
+    assert "too few speakers to check" in first and "checked on 1 speakers" in first
     # The rerun finds every stage in the run dir: it reads, trains and adapts nothing again.
     assert "[voice states]" not in again and "[voice head]" not in again and "[voice bank]" not in again
+    assert "[voice bank check]" not in again
+    assert json.loads(again.strip().splitlines()[-1])["entry_scales"] == summary["entry_scales"]
     assert json.loads(again.strip().splitlines()[-1])["threshold"] == summary["threshold"]
     bundle = run / "bundle"
     assert (bundle / "bundle.json").is_file() and (bundle / "weights.npz").is_file()
     space = load_voice_space(bundle)
     assert space is not None and space.bank is not None and space.bank.scale == 0.5
+    assert space.bank.entry_scales is not None and space.bank.entry_scales.tolist() == summary["entry_scales"]
+    assert len(space.info["entry_check"]) == 2
     assert space.info["train_speakers"] == 3
     # Every adaptation tensor has one delta per entry, and the deltas are not all zero.
     assert all(v.shape[0] == 2 for v in space.bank.deltas.values())

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-similarity", type=float, default=-1.0, help="voices less similar to every centroid start at the init"
     )
+    p.add_argument(
+        "--no-entry-check",
+        dest="entry_check",
+        action="store_false",
+        help="give every bank entry its full delta, without checking it on the cluster's other speakers",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -58,6 +64,7 @@ def _train_voice(args: argparse.Namespace) -> int:
         clusters=args.clusters,
         per_cluster=args.per_cluster,
         bank_steps=args.bank_steps,
+        entry_check=args.entry_check,
         sharpness=args.sharpness,
         scale=args.scale,
         min_similarity=args.min_similarity,

@@ -1,4 +1,5 @@
-"""The recipe behind `dictation train-voice`: states -> head -> threshold -> bank -> bundle.
+"""The recipe behind `dictation train-voice`: states -> head -> threshold -> bank -> the
+bank's entry check (`voice_bank_check`) -> bundle.
 
 Each stage's result is kept in the run directory and reused by a rerun with the same
 settings (the states per speaker, the head, each cluster's delta), so an interrupted run
@@ -21,6 +22,7 @@ from dictation.adapt.voice_space.bank import VoiceBank
 from dictation.adapt.voice_space.head import VoiceHead
 from dictation.adapt.voice_space.space import VoiceSpace
 from dictation.lab.voice_bank import build_bank
+from dictation.lab.voice_bank_check import check_entries
 from dictation.lab.voice_states import collect_states
 from dictation.lab.voice_train import HeadConfig, speaker_mean_embeddings, train_head, verification_eer
 
@@ -40,6 +42,7 @@ class VoiceRecipe:
     sharpness: float = 20.0
     scale: float = 1.0
     min_similarity: float = -1.0
+    entry_check: bool = True
     seed: int = 0
 
 
@@ -101,6 +104,30 @@ def _bank(recipe: VoiceRecipe, bundle: Bundle, head: VoiceHead, log: Callable[[s
     return bank, {str(k): v for k, v in members.items()}
 
 
+def _entry_scales(
+    recipe: VoiceRecipe, bundle: Bundle, bank: VoiceBank, members: dict[str, list[str]], log: Callable[[str], None]
+) -> tuple[np.ndarray, list[dict]]:
+    """Each entry's share from its leave-speakers-out check (cached like the other stages)."""
+    key = _stage_key(
+        members=members,
+        per_cluster=recipe.per_cluster,
+        steps=recipe.bank_steps,
+        centroids=float(bank.centroids.sum()),
+    )
+    path = recipe.run_dir / "entry_scales.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            if str(z["key"]) == key:
+                return np.asarray(z["scales"], np.float32), json.loads(str(z["report"]))
+    checks = check_entries(
+        bundle, {int(k): v for k, v in members.items()}, recipe.corpus, recipe.per_cluster, recipe.bank_steps, log=log
+    )
+    scales = np.array([c.chosen for c in checks], np.float32)
+    report = [c.summary() for c in checks]
+    np.savez(path, key=np.array(key), scales=scales, report=np.array(json.dumps(report)))
+    return scales, report
+
+
 def run_recipe(recipe: VoiceRecipe, log: Callable[[str], None] = print) -> dict:
     """Run (or resume) every stage; write the bundle with its voice space; a summary."""
     t0 = time.monotonic()
@@ -108,8 +135,11 @@ def run_recipe(recipe: VoiceRecipe, log: Callable[[str], None] = print) -> dict:
     bundle = load_bundle(recipe.bundle) if recipe.bundle else load_bundle()
     head, report = _head(recipe, bundle, log)
     bank, members = (None, {}) if recipe.clusters <= 0 else _bank(recipe, bundle, head, log)
+    entry_report: list[dict] = []
     if bank is not None:
         bank.sharpness, bank.scale, bank.min_similarity = recipe.sharpness, recipe.scale, recipe.min_similarity
+        if recipe.entry_check:
+            bank.entry_scales, entry_report = _entry_scales(recipe, bundle, bank, members, log)
     if recipe.out.resolve() != bundle.path.resolve():
         shutil.rmtree(recipe.out, ignore_errors=True)
         shutil.copytree(bundle.path, recipe.out)
@@ -118,6 +148,7 @@ def run_recipe(recipe: VoiceRecipe, log: Callable[[str], None] = print) -> dict:
         "validation_eer": report["validation_eer"],
         "train_speakers": report["train_speakers"],
         "clusters": {k: len(v) for k, v in members.items()},
+        "entry_check": entry_report,
         "recipe": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(recipe).items()},
     }
     VoiceSpace(head, bank, report["threshold"], info).save(recipe.out)
@@ -127,5 +158,6 @@ def run_recipe(recipe: VoiceRecipe, log: Callable[[str], None] = print) -> dict:
         "threshold": report["threshold"],
         "train_speakers": report["train_speakers"],
         "bank_entries": 0 if bank is None else bank.size,
+        "entry_scales": None if bank is None or bank.entry_scales is None else bank.entry_scales.tolist(),
         "minutes": round((time.monotonic() - t0) / 60, 1),
     }

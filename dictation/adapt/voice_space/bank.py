@@ -6,7 +6,9 @@ loop changed when it adapted the meta-learned initial values to that cluster's s
 A voice's start is the initial values plus `scale` times the deltas weighted by a softmax
 of the voice's cosine similarity to the centroids (`sharpness` sets how much the nearest
 dominates); a voice far from every centroid (below `min_similarity`) starts at the
-initial values, unchanged.
+initial values, unchanged. Each entry also has its own share (`entry_scales`, 1 unless set:
+`dictation.lab.voice_bank_check` measures how far each entry's delta carries over to
+speakers it did not learn from, and sets 0 for one that does not).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class VoiceBank:
     sharpness: float = 20.0
     scale: float = 1.0
     min_similarity: float = -1.0
+    entry_scales: np.ndarray | None = None  # (K,) each entry's share of its delta; None: all 1
 
     @property
     def size(self) -> int:
@@ -43,6 +46,8 @@ class VoiceBank:
     def start(self, init: Mapping[str, torch.Tensor], embedding: np.ndarray) -> dict[str, torch.Tensor]:
         """The adaptation's starting values for this voice (a new dict; `init` is unchanged)."""
         w = self.weights(embedding) * self.scale
+        if self.entry_scales is not None:
+            w = w * np.asarray(self.entry_scales, np.float32)
         out = {}
         for name, value in init.items():
             delta = self.deltas.get(name)
@@ -58,13 +63,20 @@ class VoiceBank:
         arrays = {f"delta/{n}": v.astype(np.float16) for n, v in self.deltas.items()}
         arrays["centroids"] = self.centroids
         arrays["settings"] = np.array([self.sharpness, self.scale, self.min_similarity], np.float32)
+        if self.entry_scales is not None:
+            arrays["entry_scales"] = np.asarray(self.entry_scales, np.float32)
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> VoiceBank:
         sharpness, scale, min_similarity = (float(v) for v in arrays["settings"])
         deltas = {k[6:]: np.asarray(v, np.float32) for k, v in arrays.items() if k.startswith("delta/")}
-        return cls(np.asarray(arrays["centroids"], np.float32), deltas, sharpness, scale, min_similarity)
+        entry = arrays.get("entry_scales")  # a bank written before entry scales: all 1
+        entry_scales = None if entry is None else np.asarray(entry, np.float32)
+        centroids = np.asarray(arrays["centroids"], np.float32)
+        if entry_scales is not None and entry_scales.shape != (centroids.shape[0],):
+            raise ValueError(f"entry_scales has shape {entry_scales.shape}, expected ({centroids.shape[0]},)")
+        return cls(centroids, deltas, sharpness, scale, min_similarity, entry_scales)
 
 
 def spherical_kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
