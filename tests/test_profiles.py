@@ -323,6 +323,38 @@ def test_archive_round_trip_and_no_silent_overwrite(home, tmp_path):
     assert not any(n.startswith("model") for n in zipfile.ZipFile(light).namelist())
 
 
+def test_learned_material_travels_in_the_archive_and_a_broken_item_is_repaired_aside(home, tmp_path):
+    from dictation.app.profiles import check
+    from dictation.app.profiles.learned import run_started
+
+    profile = Profile.create("anna")
+    accepted = profile.add_learned(tone(0.4), "accepted words", "accepted", confidence=0.93)
+    profile.add_learned(tone(0.3), "fixed words", "corrected", hypothesis="fixt words")
+    profile.learned_material.record_run({**run_started(), "status": "done", "before_wer": 0.2, "after_wer": 0.1})
+    archive = tmp_path / "anna.zip"
+    assert profile.export_archive(archive) == []
+    names = zipfile.ZipFile(archive).namelist()
+    assert f"learned/{accepted.id}.wav" in names and "learning.json" in names
+    copy = Profile.import_archive(archive, name="anna copy")
+    items = {i.source: i for i in copy.learned()}
+    assert items["accepted"].text == "accepted words" and items["corrected"].hypothesis == "fixt words"
+    assert items["accepted"].wav_path.read_bytes() == accepted.wav_path.read_bytes()
+    assert [r["after_wer"] for r in copy.learned_material.runs()] == [0.1]
+
+    # A learned item whose audio no longer decodes: found by the check, left out of an
+    # export (the import would refuse it), and moved aside (not deleted) by repair.
+    items["accepted"].wav_path.write_bytes(b"RIFF0000WAVEnot audio")
+    problems = check.recording_problems(copy, decode_audio=True)
+    assert [p.path.name for p in problems] == [f"{accepted.id}.wav"]
+    again = tmp_path / "again.zip"
+    left_out = copy.export_archive(again)
+    assert f"learned/{accepted.id}.wav" not in zipfile.ZipFile(again).namelist() and left_out
+    repaired, remaining = check.repair(copy)
+    assert [p.kept_at.name for p in repaired] == ["learned.unreadable"] and remaining == []
+    assert (copy.path / "learned.unreadable" / f"{accepted.id}.wav").exists()
+    assert [i.source for i in copy.learned()] == ["corrected"]
+
+
 def test_bad_archives_are_refused_and_import_nothing(home, tmp_path):
     good = Profile.create("anna")
     good.add_take("p1", "one", tone(), {})

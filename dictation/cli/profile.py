@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     a = actions.add_parser(
         "check",
         help="list every unreadable file of a profile (exit status 1 if there is any)",
-        description="Check every file of a profile: takes and corrections (their audio decoded), "
+        description="Check every file of a profile: takes, corrections and accepted dictations (their audio decoded), "
         "settings, vocabulary, history, model metadata and model files (ONNX models loaded).",
     )
     a.add_argument("name")

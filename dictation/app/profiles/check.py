@@ -2,7 +2,7 @@
 
 What `dictation profile check NAME [--repair]` runs. Checking only reads; repairing
 never deletes: an unreadable take goes to ``takes.unreadable/`` (corrections to
-``corrections.unreadable/``), a damaged settings or vocabulary file is renamed beside
+``corrections.unreadable/``, accepted dictations to ``learned.unreadable/``), a damaged settings or vocabulary file is renamed beside
 itself, and the rest of the profile works again.
 """
 
@@ -23,6 +23,7 @@ from dictation.app.profiles.validate import (
 
 if TYPE_CHECKING:
     from dictation.app.profiles.profile import Profile
+    from dictation.app.profiles.takes import Recordings
 
 # What the runtime opens from a model folder (dictation.app.runtime.OnnxWhisper).
 REQUIRED_MODEL_FILES = ("encoder.onnx", "decoder.onnx", "tokenizer.json", "config.json", "model.json")
@@ -39,10 +40,16 @@ def find_problems(profile: Profile, load_models: bool = True) -> list[Unreadable
     return problems
 
 
+def recording_stores(profile: Profile) -> tuple[Recordings, ...]:
+    """Every store of recordings with text: takes, corrections, accepted dictations."""
+    return (profile.take_store, profile.correction_store, profile.learned_material.accepted_store)
+
+
 def recording_problems(profile: Profile, decode_audio: bool) -> list[UnreadableFile]:
-    """Unreadable takes and corrections; with `decode_audio`, WAVs that do not decode too."""
+    """Unreadable takes, corrections and accepted dictations; with `decode_audio`, WAVs
+    that do not decode too."""
     problems: list[UnreadableFile] = []
-    for store in (profile.take_store, profile.correction_store):
+    for store in recording_stores(profile):
         problems += store.unreadable()
         if decode_audio:
             for take in store.readable():
@@ -108,7 +115,7 @@ def repair(profile: Profile) -> tuple[list[UnreadableFile], list[UnreadableFile]
     file could lose a line another process appends meanwhile. Nothing is deleted.
     """
     repaired: list[UnreadableFile] = []
-    for store in (profile.take_store, profile.correction_store):
+    for store in recording_stores(profile):
         bad = store.unreadable() + [
             UnreadableFile(t.wav_path, f"take audio {reason.removeprefix('audio file ')}")
             for t in store.readable()

@@ -44,8 +44,21 @@ IMPORT_PREFIX = ".import-"
 UNREADABLE_SUFFIX = ".unreadable"
 # What an archive may hold (and all an export writes): pending dictations, moved-aside
 # damaged files and hidden temp/staging entries stay on this machine.
+# The material learned from use (learned/, learning.json) travels with the takes: it is the
+# user's speech for adaptation as much as they are.
 ARCHIVE_TOP_LEVEL = frozenset(
-    {PROFILE_JSON, SETTINGS_JSON, VOCABULARY_JSON, HISTORY, TAKES, CORRECTIONS, MODEL, MODEL_PREV}
+    {
+        PROFILE_JSON,
+        SETTINGS_JSON,
+        VOCABULARY_JSON,
+        HISTORY,
+        TAKES,
+        CORRECTIONS,
+        LEARNED,
+        LEARNING_JSON,
+        MODEL,
+        MODEL_PREV,
+    }
 )
 
 
