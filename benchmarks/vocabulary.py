@@ -1,7 +1,8 @@
 """Does a profile's vocabulary fix the words the model gets wrong, and at what cost?
 
 `python benchmarks/vocabulary.py [--set main|heldout] [--beam 4] [--modes off,bias,prompt,both]
-[--voices ...] [--per-token 2.0] [--max-phrase 6.0] [--unsure -0.5] [--no-word-end] [--json]`
+[--voices ...] [--per-token 2.0] [--max-phrase 6.0] [--unsure -0.5] [--no-word-end]
+[--no-repair] [--max-cost 0.35] [--margin 25] [--repair-unsure -0.5] [--json]`
 
 `--set heldout` (benchmarks/vocabulary_heldout.py): twenty other words and sentences, kept
 out of tuning, to check that a constant chosen on the main set holds.
@@ -11,9 +12,10 @@ base model misspells without help: checked with espeak-ng and flite before they 
 chosen) are spoken in a sentence each by several synthetic voices (espeak-ng and flite,
 the project's own TTS), and twenty ordinary sentences by the same voices. All twenty
 words are the vocabulary. For each way of using it (`off`: none; `bias`: the token
-trie's bonus in the beam search; `prompt`: the words in Whisper's previous-text prompt;
-`both`) it prints the share of vocabulary words written exactly right (whole word, any
-case) and the WER of the ordinary sentences, with the relative change against `off`.
+trie's bonus in the beam search, then the phonetic repair unless `--no-repair`; `prompt`:
+the words in Whisper's previous-text prompt; `both`) it prints the share of vocabulary
+words written exactly right (whole word, any case) and the WER of the ordinary
+sentences, with the relative change against `off`.
 The model is the bundled one's ONNX export, as the app runs it.
 """
 
@@ -110,6 +112,10 @@ def main() -> int:
     parser.add_argument("--no-word-end", action="store_true", help="A/B: no word boundary after a phrase")
     parser.add_argument("--no-verify", action="store_true", help="keep the biased text unverified")
     parser.add_argument("--unsure", type=float, default=None, help="merge's unsure threshold (default: UNSURE_LOGP)")
+    parser.add_argument("--no-repair", action="store_true", help="A/B: no phonetic repair after decoding")
+    parser.add_argument("--max-cost", type=float, default=None, help="repair's sound-key cost (default: MAX_COST)")
+    parser.add_argument("--margin", type=float, default=None, help="repair's log-prob margin (default: MARGIN)")
+    parser.add_argument("--repair-unsure", type=float, default=None, help="repair's unsure word (UNSURE_WORD_LOGP)")
     parser.add_argument("--set", choices=sorted(SETS), default="main", help="word set (heldout: not tuned on)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--show", action="store_true", help="print every transcript")
@@ -121,6 +127,7 @@ def main() -> int:
     from dictation.app.runtime import Transcriber
     from dictation.app.text import wer
     from dictation.app.vocabulary import BiasWeights, DecodingVocabulary, make_entry
+    from dictation.app.vocabulary.repair import MARGIN, MAX_COST, UNSURE_WORD_LOGP, PhoneticRepair
     from dictation.app.vocabulary.verify import UNSURE_LOGP
 
     weights = BiasWeights()
@@ -139,6 +146,16 @@ def main() -> int:
     words, others = SETS[args.set]
     unsure = UNSURE_LOGP if args.unsure is None else args.unsure
     entries = [make_entry(word) for word, _ in words]
+    repair = (
+        False
+        if args.no_repair
+        else PhoneticRepair(
+            entries,
+            MAX_COST if args.max_cost is None else args.max_cost,
+            UNSURE_WORD_LOGP if args.repair_unsure is None else args.repair_unsure,
+            MARGIN if args.margin is None else args.margin,
+        )
+    )
     tmp = Path(tempfile.mkdtemp(prefix="dictation-vocab-bench-"))
     clips = []  # (kind, word or None, reference, voice, audio)
     for kind, items in (("word", words), ("other", [(None, s) for s in others])):
@@ -152,7 +169,7 @@ def main() -> int:
         transcriber.vocabulary = (
             None
             if mode == "off"
-            else DecodingVocabulary(entries, mode, weights, verify=not args.no_verify, unsure=unsure)
+            else DecodingVocabulary(entries, mode, weights, verify=not args.no_verify, unsure=unsure, repair=repair)
         )
         right, refs, hyps, seconds = 0, [], [], 0.0
         per_voice: dict[str, list[int]] = {v: [0, 0] for v in voices}
@@ -162,6 +179,10 @@ def main() -> int:
             seconds += time.perf_counter() - t0
             if args.show:
                 print(f"[{mode}] {voice:12s} {text}", file=sys.stderr)
+                for c, delta in repair.last if repair and mode != "off" else []:
+                    print(
+                        f"    repair {c.phrase} {c.start} {c.end} {c.cost:.3f} {c.doubt:.3f} {delta}", file=sys.stderr
+                    )
             if kind == "word":
                 ok = has_word(text, str(word))
                 right += ok

@@ -4,6 +4,9 @@
   text form the vocabulary page imports and exports.
 - `store`: `VocabularyStore(profile)`, the entries in the profile's vocabulary.json.
 - `trie`: the token trie and `PhraseBias`, the bounded bonus inside the beam search.
+- `verify`: the biased text kept only where a phrase replaces words the model was unsure of.
+- `phonetic`: a rule-based sound key of spelling and a distance between keys.
+- `repair`: `PhoneticRepair`, unsure sound-alikes of a phrase rewritten if the decoder agrees.
 - `rewrite`: `TextRewriter`, the written forms applied to decoded text.
 - `decoding_vocabulary`: `DecodingVocabulary`, what a `runtime.Transcriber` is given.
 

@@ -3,7 +3,9 @@
 Set on a transcriber (``transcriber.vocabulary = DecodingVocabulary(entries)``), it
 1. biases the beam search toward the phrases' tokens (`trie.PhraseBias`),
 2. optionally puts the phrases in the decoder's previous-text prompt, and
-3. writes the entries' written forms into the text (`rewrite.TextRewriter`).
+3. repairs words that sound like a phrase the bias missed, where the decoder agrees
+   (`repair.PhoneticRepair`; with the bias and its verification only), and
+4. writes the entries' written forms into the text (`rewrite.TextRewriter`).
 Which of 1 and 2 are on is `mode`; `DEFAULT_MODE` is the measured choice
 (`python benchmarks/vocabulary.py`).
 """
@@ -17,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from dictation.app.vocabulary.entries import VocabularyEntry
+from dictation.app.vocabulary.repair import ForcedScore, PhoneticRepair
 from dictation.app.vocabulary.rewrite import TextRewriter
 from dictation.app.vocabulary.trie import BiasWeights, PhraseBias, PhraseTrie
-from dictation.app.vocabulary.verify import UNSURE_LOGP, Recorder, merge, word_confidences
+from dictation.app.vocabulary.verify import UNSURE_LOGP, Recorder, merge_words, word_confidences
 
 MODES = ("bias", "prompt", "both", "off")
 # `python benchmarks/vocabulary.py` (20 misspelled words x 4 espeak-ng/flite voices, beam 4):
@@ -70,6 +73,7 @@ class DecodingVocabulary:
         weights: BiasWeights | None = None,
         verify: bool = True,
         unsure: float = UNSURE_LOGP,
+        repair: PhoneticRepair | bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"vocabulary mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -77,6 +81,10 @@ class DecodingVocabulary:
         self.mode, self.weights, self.verify = mode, weights or BiasWeights(), verify
         self.unsure = unsure  # how unsure the plain words a phrase replaces must have been
         self.rewriter = TextRewriter(self.entries)
+        # Sound-alike words the bias missed (`repair`); only with verify (it needs the scores).
+        self.repair: PhoneticRepair | None = None
+        if verify and repair:
+            self.repair = PhoneticRepair(self.entries) if repair is True else repair
         self._bias: tuple[int, PhraseBias] | None = None  # (id of its tokenizer, bias)
         self._lock = threading.Lock()
 
@@ -103,7 +111,8 @@ class DecodingVocabulary:
 
     def decode(self, run: Callable[[Any], list[int]], tokenizer: Any) -> tuple[list[int], str]:
         """Tokens and written text of one utterance; `run(bias)` decodes it with a bias
-        (None: plain). Biased decoding is verified against the plain one (`verify`)."""
+        (None: plain). Biased decoding is verified against the plain one (`verify`), then
+        repaired (`repair`: a rival phrase contests a biased one, sound-alikes are scored)."""
         bias = self.bias(tokenizer)
         if bias is None:
             tokens = run(None)
@@ -113,13 +122,22 @@ class DecodingVocabulary:
             return tokens, self.rewrite(tokenizer.decode(tokens))
         recorder = Recorder(bias)
         plain = run(recorder)
-        text = tokenizer.decode(plain)
+        words = word_confidences(plain, recorder.token_logps(plain), tokenizer)
+        logp: float | None = recorder.text_logp(plain)
+
+        def score(candidate: str) -> float | None:
+            forced = ForcedScore(tokenizer.encode(candidate))
+            run(forced)
+            return forced.total
+
         if recorder.phrase_possible:
             biased = run(bias)
             if biased != plain:
-                words = word_confidences(plain, recorder.token_logps(plain), tokenizer)
                 forms = [form for entry in self.entries for form in spoken_forms(entry)]
-                merged = merge(words, tokenizer.decode(biased), forms, self.unsure)
-                if merged != text:
-                    text, plain = merged, tokenizer.encode(merged)
+                merged, regions = merge_words(words, tokenizer.decode(biased), forms, self.unsure)
+                if regions:
+                    words, logp = self.repair.contest(merged, regions, words, score) if self.repair else (merged, None)
+        text = self.repair(words, score, logp) if self.repair else " ".join(w for w, _ in words)
+        if text != tokenizer.decode(plain):
+            plain = tokenizer.encode(text)
         return plain, self.rewrite(text)

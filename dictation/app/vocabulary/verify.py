@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from dictation.app.decoding import EOT
 from dictation.app.vocabulary.trie import PhraseBias
 
 RECORD_TOP = 8  # best next tokens kept per prefix
@@ -57,6 +58,12 @@ class Recorder:
     def token_logps(self, tokens: list[int]) -> list[float]:
         return [self.best.get(tuple(tokens[:i]), {}).get(t, UNLISTED_LOGP) for i, t in enumerate(tokens)]
 
+    def text_logp(self, tokens: list[int]) -> float | None:
+        """The log-probability of `tokens` and the end of text after them; None when a
+        token was not among the recorded best ones."""
+        logps = self.token_logps([*tokens, EOT])
+        return None if UNLISTED_LOGP in logps else sum(logps)
+
 
 def _norm(word: str) -> str:
     return re.sub(r"[^\w']", "", word.casefold())
@@ -79,18 +86,28 @@ def word_confidences(tokens: list[int], logps: list[float], tokenizer: Any) -> l
 def merge(plain: list[tuple[str, float]], biased_text: str, phrases: Iterable[str], unsure: float = UNSURE_LOGP) -> str:
     """The plain words, with the biased words in each region where they are exactly one
     vocabulary phrase replacing uncertain plain words of a comparable length."""
+    return " ".join(w for w, _ in merge_words(plain, biased_text, phrases, unsure)[0])
+
+
+def merge_words(
+    plain: list[tuple[str, float]], biased_text: str, phrases: Iterable[str], unsure: float = UNSURE_LOGP
+) -> tuple[list[tuple[str, float]], list[tuple[int, int, int, int]]]:
+    """`merge` as words with their confidences (a phrase taken from the biased text: 0),
+    and the regions taken: (start, end) in the merged words, (start, end) in `plain`."""
     spoken = {" ".join(_norm(w) for w in p.split()) for p in phrases}
     biased = biased_text.split()
     matcher = SequenceMatcher(a=[_norm(w) for w, _ in plain], b=[_norm(w) for w in biased], autojunk=False)
-    out: list[str] = []
+    out: list[tuple[str, float]] = []
+    regions = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         region = plain[i1:i2]
         taken = biased[j1:j2]
         if tag == "replace" and _acceptable(region, taken, spoken, unsure):
-            out += taken
+            regions.append((len(out), len(out) + len(taken), i1, i2))
+            out += [(w, 0.0) for w in taken]
         else:
-            out += [w for w, _ in region]
-    return " ".join(out)
+            out += region
+    return out, regions
 
 
 def phrases_in(words: list[str], spoken: set[str], longest: int) -> int:
