@@ -98,6 +98,19 @@ def test_summary_means_over_speakers_and_gains_relative_to_base(tmp_path):
     assert [p["maml_gain"] for p in by_source["b"]["points"]] == pytest.approx([0.25, 0.5])
 
 
+def test_a_speaker_not_measured_at_every_n_is_left_out_of_every_point(tmp_path):
+    # s3 was measured at 10 takes only (a run stopped part way): its 0.9 must not enter
+    # the 10-takes mean while it is missing from the 20-takes one.
+    partial = {"speaker": "s3", "source": "a", "takes": 10, "steps": 5, "base_wer": 0.9, "adapted_wer": 0.9}
+    curve = summary(tmp_path, [*ROWS, partial])
+    assert curve["speakers"] == 2 and [p["speakers"] for p in curve["points"]] == [2, 2]
+    assert curve["points"][0]["base_wer"] == pytest.approx(0.3)
+    from dictation.lab.learning_curve import curve_from_rows
+
+    with pytest.raises(ValueError, match="every number of takes"):
+        curve_from_rows([ROWS[0], ROWS[2] | {"speaker": "s9"}], "x", "1")
+
+
 def test_summary_without_finetuning_has_no_finetune_fields(tmp_path):
     rows = [{k: v for k, v in r.items() if k != "finetune_wer"} for r in ROWS]
     curve = summary(tmp_path, rows)

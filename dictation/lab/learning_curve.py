@@ -2,7 +2,8 @@
 --takes 10,20,40 --json` rows -> ``learning_curve.json`` (`dictation.app.learning_curve`
 reads it back and the "What I learned" page plots it).
 
-Each point is a mean over the speakers measured at that number of takes; its gains are
+Each point is a mean over the same speakers (those measured at every number of takes;
+rows of a speaker measured at only some are left out); its gains are
 relative to the base WER of the same speakers (the model a user has before adapting):
 ``maml_gain`` = 1 - maml_wer / base_wer, ``finetune_gain`` likewise for plain
 fine-tuning (rows of `evaluate` without --no-finetune).
@@ -79,6 +80,16 @@ def curve_from_rows(rows: list[dict], measured_with: str, model_version: str) ->
     rows = [r for r in rows if r.get("adapted_wer") is not None]
     if not rows:
         raise ValueError("no per-speaker rows with base_wer and adapted_wer")
+    # Every point averages the same speakers: one measured at only some N (a run stopped
+    # part way) would move the means between points by who was measured, not by N.
+    counts = {r["takes"] for r in rows}
+    measured: dict[str, set[int]] = {}
+    for row in rows:
+        measured.setdefault(str(row["speaker"]), set()).add(row["takes"])
+    complete = {s for s, ns in measured.items() if ns == counts}
+    if not complete:
+        raise ValueError(f"no speaker was measured at every number of takes ({sorted(counts)})")
+    rows = [r for r in rows if str(r["speaker"]) in complete]
     by_source: dict[str, list[dict]] = {}
     for row in rows:
         by_source.setdefault(str(row.get("source") or "unknown"), []).append(row)
