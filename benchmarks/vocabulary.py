@@ -2,7 +2,7 @@
 
 `python benchmarks/vocabulary.py [--set main|heldout] [--beam 4] [--modes off,bias,prompt,both]
 [--voices ...] [--per-token 2.0] [--max-phrase 6.0] [--unsure -0.5] [--no-word-end]
-[--no-repair] [--max-cost 0.35] [--margin 25] [--repair-unsure -0.5] [--json]`
+[--no-repair] [--max-cost 0.35] [--margin 25] [--repair-unsure -0.5] [--real 0] [--real-offset 0] [--json]`
 
 `--set heldout` (benchmarks/vocabulary_heldout.py): twenty other words and sentences, kept
 out of tuning, to check that a constant chosen on the main set holds.
@@ -16,7 +16,9 @@ trie's bonus in the beam search, then the phonetic repair unless `--no-repair`; 
 the words in Whisper's previous-text prompt; `both`) it prints the share of vocabulary
 words written exactly right (whole word, any case) and the WER of the ordinary
 sentences, with the relative change against `off`.
-The model is the bundled one's ONNX export, as the app runs it.
+The model is the bundled one's ONNX export, as the app runs it. `--real N` adds N real
+recorded lines (the corpus's FOTAQ voice acting, without the set's words): their WER
+and how many lines the vocabulary changed.
 """
 
 from __future__ import annotations
@@ -96,6 +98,22 @@ def synthesize(text: str, voice: str, path: Path) -> Path:
     return path
 
 
+def real_lines(n: int, words: list[str], offset: int = 0) -> list[tuple[str, str, Path]]:
+    """(speaker, text, audio) of `n` real recorded lines without any of `words`, spread over
+    the corpus's FOTAQ voice acting (`dictation corpus build`); none without that corpus."""
+    from dictation.app.storage import cache_root
+
+    manifest = cache_root() / "corpus" / "manifest.jsonl"
+    if n <= 0 or not manifest.is_file():
+        return []
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    rows = sorted(
+        (r for r in rows if r.get("source") == "fotaq" and len(r["text"].split()) >= 3), key=lambda r: r["audio"]
+    )
+    picked = rows[offset :: max(1, len(rows) // n)][:n]  # another offset: other lines
+    return [(r["speaker"], r["text"], manifest.parent / r["audio"]) for r in picked]
+
+
 def has_word(text: str, word: str) -> bool:
     return re.search(rf"(?<![\w']){re.escape(word)}(?![\w'])", text, re.IGNORECASE) is not None
 
@@ -116,6 +134,8 @@ def main() -> int:
     parser.add_argument("--max-cost", type=float, default=None, help="repair's sound-key cost (default: MAX_COST)")
     parser.add_argument("--margin", type=float, default=None, help="repair's log-prob margin (default: MARGIN)")
     parser.add_argument("--repair-unsure", type=float, default=None, help="repair's unsure word (UNSURE_WORD_LOGP)")
+    parser.add_argument("--real", type=int, default=0, help="also N real recorded lines (corpus FOTAQ), for WER")
+    parser.add_argument("--real-offset", type=int, default=0, help="which of the spread lines (0: the first)")
     parser.add_argument("--set", choices=sorted(SETS), default="main", help="word set (heldout: not tuned on)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--show", action="store_true", help="print every transcript")
@@ -163,6 +183,9 @@ def main() -> int:
             for voice in voices:
                 wav = synthesize(sentence, voice, tmp / f"{kind}{i}-{voice.replace(':', '-')}.wav")
                 clips.append((kind, word, sentence, voice, load_audio(wav)))
+    for speaker, text, path in real_lines(args.real, [w for w, _ in words], args.real_offset):
+        clips.append(("real", None, text, f"fotaq:{speaker}", load_audio(path)))
+    real_off: list[str] = []
 
     results: dict[str, dict] = {}
     for mode in modes:
@@ -172,6 +195,7 @@ def main() -> int:
             else DecodingVocabulary(entries, mode, weights, verify=not args.no_verify, unsure=unsure, repair=repair)
         )
         right, refs, hyps, seconds = 0, [], [], 0.0
+        real_refs, real_hyps = [], []
         per_voice: dict[str, list[int]] = {v: [0, 0] for v in voices}
         for kind, word, sentence, voice, audio in clips:
             t0 = time.perf_counter()
@@ -188,9 +212,14 @@ def main() -> int:
                 right += ok
                 per_voice[voice][0] += ok
                 per_voice[voice][1] += 1
+            elif kind == "real":
+                real_refs.append(sentence)
+                real_hyps.append(text)
             else:
                 refs.append(sentence)
                 hyps.append(text)
+        if mode == "off":
+            real_off = real_hyps
         n_words = sum(1 for c in clips if c[0] == "word")
         results[mode] = {
             "word_accuracy": right / n_words,
@@ -200,6 +229,10 @@ def main() -> int:
             "ms_per_clip": 1000 * seconds / len(clips),
             "per_voice": {v: f"{a}/{b}" for v, (a, b) in per_voice.items()},
         }
+        if real_refs:
+            results[mode]["real_wer"] = wer(real_refs, real_hyps)
+            results[mode]["real_lines"] = len(real_refs)
+            results[mode]["real_changed"] = sum(a != b for a, b in zip(real_off, real_hyps)) if real_off else None
     base_wer = results.get("off", {}).get("other_wer")
     for r in results.values():
         r["other_wer_relative_change"] = (r["other_wer"] - base_wer) / base_wer if base_wer else None
@@ -224,6 +257,9 @@ def main() -> int:
         right_text = f"{r['words_right']}/{r['words']} {100 * r['word_accuracy']:.0f} %"
         print(f"{mode:8s} {right_text:>18s} {100 * r['other_wer']:9.2f}% {rel:>12s} {r['ms_per_clip']:8.0f}")
         print(f"{'':8s} per voice: {r['per_voice']}")
+        if "real_wer" in r:
+            changed = "" if r["real_changed"] is None else f", {r['real_changed']} changed from off"
+            print(f"{'':8s} {r['real_lines']} real recorded lines: WER {100 * r['real_wer']:.2f} %{changed}")
     return 0
 
 

@@ -290,10 +290,10 @@ def test_repair_writes_an_unsure_sound_alike_as_the_phrase_if_the_decoder_agrees
 def test_repair_leaves_ordinary_words_that_merely_resemble_a_phrase():
     from dictation.app.vocabulary.repair import PhoneticRepair
 
-    repair = PhoneticRepair([make_entry("Nguyen"), make_entry("Thorsby")])
-    words = [("a", -0.1), ("small", -0.2), ("town", -2.0), ("near", -0.1), ("the", -0.1), ("coast.", -0.3)]
-    assert repair.candidates(words) == []  # "town" is unsure, but does not sound like Nguyen
-    thirsty = [("I", -0.01), ("am", -0.01), ("thirsty.", -0.1)]  # sounds like Thorsby, but sure
+    repair = PhoneticRepair([make_entry("Nguyen"), make_entry("Thorsby"), make_entry("Okonkwo")])
+    words = [("in", -0.1), ("the", -0.2), ("garden", -2.0), ("again.", -1.5)]
+    assert repair.candidates(words) == []  # unsure, but not like Okonkwo; Nguyen's key is too short
+    thirsty = [("I", -0.01), ("am", -0.01), ("thirsty.", -0.3)]  # sounds like Thorsby, but sure
     assert repair.candidates(thirsty) == []
     unsure = [("I", -0.01), ("am", -0.01), ("thirsty.", -1.5)]
     assert [c.phrase for g in repair.candidates(unsure) for c in g] == ["Thorsby"]

@@ -120,6 +120,8 @@ class DecodingVocabulary:
         if not self.verify:
             tokens = run(bias)
             return tokens, self.rewrite(tokenizer.decode(tokens))
+        if self.repair:
+            self.repair.last = []
         recorder = Recorder(bias)
         plain = run(recorder)
         words = word_confidences(plain, recorder.token_logps(plain), tokenizer)
