@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--sources",
         default=None,
-        help="comma-separated NAME[:MAX_SPEAKERS] from fotaq, flite, festival, pico, espeak, "
-        "piper, kokoro (default: all, in that order)",
+        help="comma-separated NAME[:MAX_SPEAKERS] from fotaq, bass, flite, festival, pico, espeak, "
+        "piper, kokoro (default: all, in that order; fotaq and bass are real recorded voices)",
     )
     b.add_argument("--max-speakers", type=int, default=None, help="at most N speakers per source")
     b.add_argument(
