@@ -255,6 +255,17 @@ def test_sound_keys_of_sample_words():
     assert similarity_cost(sound_key("garden"), sound_key("Okonkwo")) > 0.4
 
 
+def test_the_key_table_gives_each_keys_cost_at_once():
+    from dictation.app.vocabulary.phonetic import KeyTable, similarity_cost, sound_key
+
+    keys = [sound_key(w) for w in ("Okonkwo", "Przybylski", "Nguyen", "ondansetron", "a")]
+    table = KeyTable(keys)
+    for text in ("a concho", "an insetran", "the", "Bill Ski", ""):
+        expected = [similarity_cost(sound_key(text), k) for k in keys]
+        assert table.costs(sound_key(text)).tolist() == pytest.approx(expected, abs=1e-12)
+    assert KeyTable([]).costs("KA").size == 0
+
+
 LUNCH = [("I", -0.01), ("had", -0.01), ("lunch", -0.02), ("with", -0.05), ("a", -0.3), ("concho", -1.6)]
 LUNCH += [("and", -0.2), ("his", -0.01), ("sister.", -0.02)]
 

@@ -7,13 +7,15 @@ one class: voicing is ignored (b/p, d/t, g/k, v/f, z/s), soft c is S, ph F, th 0
 X, qu KW, x KS, silent final e and silent h are dropped; vowel runs become one "A" and
 repeated symbols collapse. `key_distance` is a weighted edit distance between keys:
 vowels, h and glides are cheap to insert or drop, near sounds (th/f/t, s/sh, m/n, l/r,
-p/f, k/x) cheap to swap. `similarity_cost` is that distance over the longer key's weight
-(0 same sound, about 1 unrelated).
+p/f, k/x) cheap to swap. `similarity_cost` is that distance over the heavier key's weight
+(0 same sound, about 1 unrelated); `KeyTable` computes it against many keys at once.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+
+import numpy as np
 
 VOWEL = "A"
 VOWEL_LETTERS = frozenset("aeiouy")
@@ -33,6 +35,7 @@ _SINGLE = {
     "b": "P", "c": "K", "d": "T", "f": "F", "g": "K", "j": "X", "k": "K", "l": "L", "m": "M",
     "n": "N", "p": "P", "q": "K", "r": "R", "s": "S", "t": "T", "v": "F", "x": "KS", "z": "S",
 }  # fmt: skip
+SYMBOLS = frozenset("".join(_SINGLE.values()) + "".join(s for d in _DIGRAPHS.values() for _, s in d) + "AHWY")
 _NEAR = {frozenset(p) for p in ("0F", "0T", "0S", "SX", "MN", "LR", "PF", "KX", "TX", "FW", "AW", "AY", "AH", "KT")}
 _CHEAP = {VOWEL: 0.5, "H": 0.5, "W": 0.6, "Y": 0.6}  # insertion / deletion weights; others 1
 
@@ -108,3 +111,45 @@ def similarity_cost(a: str, b: str) -> float:
     """`key_distance` over the heavier key's weight: 0 for one sound, ~1 for unrelated."""
     weight = max(key_weight(a), key_weight(b))
     return key_distance(a, b) / weight if weight else 0.0
+
+
+class KeyTable:
+    """Many sound keys, for `similarity_cost` of one key against all of them at once (the
+    same dynamic programme, one numpy column per key: a vocabulary of 2000 phrases costs
+    about what a few dozen would one by one)."""
+
+    def __init__(self, keys: list[str]) -> None:
+        symbols = sorted({s for key in keys for s in key} | SYMBOLS)
+        self._index = {s: i for i, s in enumerate(symbols)}
+        self._indel = np.array([_indel(s) for s in symbols])
+        self._swap = np.array([[_swap(a, b) for b in symbols] for a in symbols])
+        width = max((len(k) for k in keys), default=0)
+        self._ids = np.zeros((len(keys), width), dtype=np.int64)
+        self._lengths = np.array([len(k) for k in keys], dtype=np.int64)
+        for row, key in enumerate(keys):
+            self._ids[row, : len(key)] = [self._index[s] for s in key]
+        inside = np.arange(width)[None, :] < self._lengths[:, None]
+        self._b_indel = np.where(inside, self._indel[self._ids], 0.0)
+        self.weights = self._b_indel.sum(axis=1)
+
+    def costs(self, key: str) -> np.ndarray:
+        """`similarity_cost(key, k)` for every key k of the table, in its order."""
+        n, width = self._ids.shape
+        prev = np.concatenate([np.zeros((n, 1)), np.cumsum(self._b_indel, axis=1)], axis=1)
+        weight = 0.0
+        for symbol in key:
+            x = self._index.get(symbol)
+            cost_x = _indel(symbol)
+            swap = self._swap[x][self._ids] if x is not None else np.ones_like(self._b_indel)  # not a key symbol
+            weight += cost_x
+            row = np.empty_like(prev)
+            row[:, 0] = prev[:, 0] + cost_x
+            for j in range(1, width + 1):
+                row[:, j] = np.minimum(
+                    np.minimum(prev[:, j] + cost_x, row[:, j - 1] + self._b_indel[:, j - 1]),
+                    prev[:, j - 1] + swap[:, j - 1],
+                )
+            prev = row
+        distance = prev[np.arange(n), self._lengths]
+        heavier = np.maximum(self.weights, weight)
+        return np.divide(distance, heavier, out=np.zeros(n), where=heavier > 0)

@@ -41,7 +41,7 @@ import numpy as np
 
 from dictation.app.decoding import EOT
 from dictation.app.vocabulary.entries import VocabularyEntry
-from dictation.app.vocabulary.phonetic import key_weight, similarity_cost, sound_key
+from dictation.app.vocabulary.phonetic import KeyTable, key_weight, similarity_cost, sound_key
 
 MAX_COST = 0.35  # sound keys this close (0 same, ~1 unrelated) make a candidate
 UNSURE_WORD_LOGP = -0.8  # a candidate holds a word with a token this unlikely, or less
@@ -118,6 +118,7 @@ class PhoneticRepair:
                 if key_weight(key) >= MIN_KEY_WEIGHT:
                     self.forms.append((key, entry.phrase, len(form.split())))
                 self.known.update(_letters(w) for w in form.split())
+        self.table = KeyTable([key for key, _, _ in self.forms])
         # The candidates scored (and their log-probability against the text they would
         # replace) since `last` was last emptied; for a benchmark's report, not thread-safe.
         self.last: list[tuple[Candidate, float | None]] = []
@@ -136,12 +137,9 @@ class PhoneticRepair:
                 doubt = min(c for _, c in words[start:end])
                 if doubt >= self.unsure or any(w in self.known for w in span):
                     continue
-                key = sound_key(" ".join(span))
-                for form_key, phrase, n_words in self.forms:
-                    if end - start > n_words + MAX_WINDOW - 1:
-                        continue
-                    cost = similarity_cost(key, form_key)
-                    if cost <= self.max_cost:
+                costs = self.table.costs(sound_key(" ".join(span)))
+                for (_, phrase, n_words), cost in zip(self.forms, costs, strict=True):
+                    if cost <= self.max_cost and end - start <= n_words + MAX_WINDOW - 1:
                         found.append(Candidate(start, end, phrase, cost, doubt))
         groups: list[list[Candidate]] = []
         for c in sorted(found, key=lambda c: (c.start, c.end)):
