@@ -18,7 +18,8 @@ words written exactly right (whole word, any case) and the WER of the ordinary
 sentences, with the relative change against `off`.
 The model is the bundled one's ONNX export, as the app runs it. `--real N` adds N real
 recorded lines (the corpus's FOTAQ voice acting, without the set's words): their WER
-and how many lines the vocabulary changed.
+and how many lines the vocabulary changed. The lines are spread over the corpus as it
+is now: a corpus that has grown since gives other lines.
 """
 
 from __future__ import annotations
