@@ -232,18 +232,21 @@ def faster_whisper_wer(test: list[tuple[np.ndarray, str]], beam: int = FASTER_WH
     fw = _faster_whisper_model()
     if fw is None:
         return None
-    hyps = []
-    for audio, _ in test:
-        segs, _ = fw.transcribe(
-            audio,
-            beam_size=beam,
-            without_timestamps=True,
-            temperature=0,
-            condition_on_previous_text=False,
-            vad_filter=False,
-        )
-        hyps.append(" ".join(s.text.strip() for s in segs))
-    return wer([t for _, t in test], hyps)
+    return wer([t for _, t in test], [faster_whisper_text(fw, audio, beam) for audio, _ in test])
+
+
+def faster_whisper_text(fw, audio: np.ndarray, beam: int = FASTER_WHISPER_BEAM) -> str:
+    """Stock Whisper's transcript of one utterance (`fw`: `_faster_whisper_model()`), as its
+    users get it: no timestamps, no previous text, no VAD, temperature 0."""
+    segs, _ = fw.transcribe(
+        audio,
+        beam_size=beam,
+        without_timestamps=True,
+        temperature=0,
+        condition_on_previous_text=False,
+        vad_filter=False,
+    )
+    return " ".join(s.text.strip() for s in segs)
 
 
 def load_pairs(directory: Path) -> list[tuple[np.ndarray, str]]:

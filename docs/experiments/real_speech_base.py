@@ -28,19 +28,7 @@ from dictation.app.audio import load_audio
 from dictation.app.decoding import DEFAULT_BEAM, load_tokenizer_and_rules
 from dictation.app.text import word_errors
 from dictation.lab.corpus.readers import read_manifest
-from dictation.lab.evaluate import FASTER_WHISPER_BEAM, _faster_whisper_model
-
-
-def _whisper(fw, audio) -> str:
-    segs, _ = fw.transcribe(
-        audio,
-        beam_size=FASTER_WHISPER_BEAM,
-        without_timestamps=True,
-        temperature=0,
-        condition_on_previous_text=False,
-        vad_filter=False,
-    )
-    return " ".join(s.text.strip() for s in segs)
+from dictation.lab.evaluate import _faster_whisper_model, faster_whisper_text
 
 
 def main() -> int:
@@ -81,7 +69,7 @@ def main() -> int:
             audio = load_audio(u.audio_path)
             with torch.no_grad():
                 ours = transcribe(model, audio, rules, tok, beam=DEFAULT_BEAM)
-            theirs = _whisper(fw, audio)
+            theirs = faster_whisper_text(fw, audio)
             (ours_errors, words), (their_errors, _) = word_errors([u.text, u.text], [ours, theirs])
             row = {
                 "audio": key,

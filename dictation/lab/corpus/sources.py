@@ -9,41 +9,24 @@ Synthesizers run as subprocesses (flite, festival, pico, espeak-ng) or in-proces
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import random
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dictation.lab.corpus import bass, fotaq, kokoro
+from dictation.lab.corpus import kokoro
 from dictation.lab.corpus.common import EngineUnavailable, UnreadableAudio, decode_audio, resample
-from dictation.lab.corpus.texts import sentences_for
+from dictation.lab.corpus.game_sources import Bass, Fotaq
+from dictation.lab.corpus.source_base import DEFAULT_UTTERANCES, FAST_UTTERANCES, Item, Source, Speaker
 
-# Default utterances per speaker; cheap engines get more (more hours for free).
-DEFAULT_UTTERANCES = {"kokoro": 40, "espeak": 50}
-FAST_UTTERANCES = 60
+__all__ = ["DEFAULT_ORDER", "DEFAULT_UTTERANCES", "FAST_UTTERANCES", "SOURCES", "Item", "Source", "Speaker"]
+
 _TIMEOUT = 60
-
-
-@dataclass
-class Speaker:
-    id: str
-    source: str
-    licence: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Item:
-    key: str  # file stem, unique within the speaker
-    text: str
-    payload: dict[str, Any] = field(default_factory=dict)
 
 
 def _run(cmd: list[str], **kw) -> None:
@@ -70,29 +53,6 @@ def _warp(audio: np.ndarray, sr: int, factor: float) -> np.ndarray:
 
 # (tempo stretch, warp) per variant: each variant of a voice is a separate speaker.
 VARIANTS = ((1.0, 1.0), (1.15, 0.92), (0.9, 1.08), (1.05, 0.96))
-
-
-class Source:
-    name = ""
-    licence = ""
-    reads_generated_text = True  # its speakers read `sentences_for` (WordNet + templates)
-    # What renders its clips, recorded with their versions by each build (engines.json):
-    # "deb:NAME" Debian packages, "py:NAME" Python distributions.
-    packages: tuple[str, ...] = ()
-
-    def check(self) -> None:
-        raise NotImplementedError
-
-    def speakers(self, seed: int) -> list[Speaker]:
-        raise NotImplementedError
-
-    def items(self, speaker: Speaker, count: int | None, seed: int) -> list[Item]:
-        """Sentences to synthesize (synthetic sources); FOTAQ overrides this."""
-        n = count or DEFAULT_UTTERANCES.get(self.name, FAST_UTTERANCES)
-        return [Item(f"{i:04d}", t) for i, t in enumerate(sentences_for(speaker.id, n, seed))]
-
-    def render(self, speaker: Speaker, item: Item) -> tuple[np.ndarray, int]:
-        raise NotImplementedError
 
 
 def _need(binary: str, package: str) -> None:
@@ -366,85 +326,6 @@ class Kokoro(Source):
         style = sum(w * m.get_voice_style(v) for v, w in p["mix"].items())
         audio, sr = m.create(item.text, voice=np.asarray(style, dtype=np.float32), speed=p["speed"], lang=p["lang"])
         return np.asarray(audio, dtype=np.float32), sr
-
-
-class Fotaq(Source):
-    """Real recorded speech: one speaker per game character."""
-
-    name, licence = "fotaq", fotaq.LICENCE
-    packages = ("deb:flight-of-the-amazon-queen",)
-    reads_generated_text = False  # the game's own dialogue
-    _clips: list[fotaq.Clip] | None = None
-
-    def check(self) -> None:
-        fotaq.find_archive()
-
-    def _all(self) -> list[fotaq.Clip]:
-        if self._clips is None:
-            self._clips = fotaq.clips(fotaq.find_archive())
-        return self._clips
-
-    def speakers(self, seed: int) -> list[Speaker]:
-        counts: dict[str, int] = {}
-        for c in self._all():
-            counts[c.character] = counts.get(c.character, 0) + 1
-        order = sorted(counts, key=lambda ch: (-counts[ch], ch))
-        return [Speaker(f"fotaq-{ch.lower()}", self.name, self.licence, {"character": ch}) for ch in order]
-
-    def items(self, speaker: Speaker, count: int | None, seed: int) -> list[Item]:
-        mine = [c for c in self._all() if c.character == speaker.params["character"]]
-        if count is not None and count < len(mine):
-            # Deterministic subset, spread over the game rather than its first scenes.
-            key = lambda c: hashlib.sha1(f"{seed}:{c.name}".encode()).hexdigest()  # noqa: E731
-            mine = sorted(sorted(mine, key=key)[:count], key=lambda c: c.name)
-        return [
-            Item(
-                c.name.rsplit(".", 1)[0],
-                c.text,
-                {"archive": str(fotaq.find_archive()), "offset": c.offset, "size": c.size},
-            )
-            for c in mine
-        ]
-
-    def render(self, speaker: Speaker, item: Item) -> tuple[np.ndarray, int]:
-        p = item.payload
-        raw = fotaq.read_entry(Path(p["archive"]), fotaq.Entry(item.key, p["offset"], p["size"]))
-        return decode_audio(raw)
-
-
-class Bass(Source):
-    """Real recorded speech from Beneath a Steel Sky: one speaker per game character."""
-
-    name, licence = "bass", bass.LICENCE
-    packages = ("deb:beneath-a-steel-sky",)
-    reads_generated_text = False  # the game's own dialogue
-    _clips: list[bass.Clip] | None = None
-
-    def check(self) -> None:
-        bass.find_data()
-
-    def _all(self) -> list[bass.Clip]:
-        if self._clips is None:
-            self._clips = bass.clips(bass.find_data())
-        return self._clips
-
-    def speakers(self, seed: int) -> list[Speaker]:
-        counts: dict[str, int] = {}
-        for c in self._all():
-            counts[c.character] = counts.get(c.character, 0) + 1
-        order = sorted(counts, key=lambda ch: (-counts[ch], ch))
-        return [Speaker(f"bass-{ch.replace('_', '-')}", self.name, self.licence, {"character": ch}) for ch in order]
-
-    def items(self, speaker: Speaker, count: int | None, seed: int) -> list[Item]:
-        mine = [c for c in self._all() if c.character == speaker.params["character"]]
-        if count is not None and count < len(mine):
-            key = lambda c: hashlib.sha1(f"{seed}:{c.name}".encode()).hexdigest()  # noqa: E731
-            mine = sorted(sorted(mine, key=key)[:count], key=lambda c: c.text_number)
-        folder = str(bass.find_data())
-        return [Item(c.name, c.text, {"folder": folder, "speech": c.speech_file}) for c in mine]
-
-    def render(self, speaker: Speaker, item: Item) -> tuple[np.ndarray, int]:
-        return bass.read_clip(Path(item.payload["folder"]), item.payload["speech"])
 
 
 SOURCES: dict[str, type[Source]] = {
