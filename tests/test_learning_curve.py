@@ -138,6 +138,21 @@ def test_cli_writes_the_bundle_file_the_app_reads(tmp_path, capsys):
     assert "different one" in curve_caption(curve, "8.0.0")
 
 
+def test_cli_takes_keeps_only_those_numbers_of_takes(tmp_path):
+    from dictation.app.learning_curve import load_learning_curve
+    from dictation.cli.main import main
+
+    # s2 also measured at 80 takes: without --takes it would leave s1 out of every point.
+    extra = {"speaker": "s2", "source": "b", "takes": 80, "steps": 10, "base_wer": 0.4, "adapted_wer": 0.1}
+    run = write_run(tmp_path / "run.jsonl", [*ROWS, extra])
+    bundle = make_bundle(tmp_path, None)
+    assert main(["learning-curve", "--from", str(run), "--out", str(bundle)]) == 0
+    assert load_learning_curve(bundle).speakers == 1
+    assert main(["learning-curve", "--from", str(run), "--out", str(bundle), "--takes", "10,20"]) == 0
+    curve = load_learning_curve(bundle)
+    assert curve.speakers == 2 and [p.takes for p in curve.points] == [10, 20]
+
+
 def test_cli_refuses_a_run_without_speaker_rows_and_writes_nothing(tmp_path, capsys):
     from dictation.cli.main import main
 

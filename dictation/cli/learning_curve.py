@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="the speech model measured (default: the version in --out's bundle.json, else the bundled model's)",
     )
+    p.add_argument(
+        "--takes",
+        default="",
+        metavar="N[,N...]",
+        help="only these numbers of takes (e.g. 10,20,40 when some speakers were also run at 80)",
+    )
     p.add_argument("--json", action="store_true", help="print the curve written as JSON")
     p.set_defaults(func=_learning_curve)
 
@@ -59,6 +65,9 @@ def _learning_curve(args: argparse.Namespace) -> int:
 
     try:
         rows = read_rows(args.rows)
+        wanted = {int(n) for n in args.takes.split(",") if n.strip()}
+        if wanted:
+            rows = [r for r in rows if r["takes"] in wanted]
         version = _model_version(args)
     except (OSError, ValueError, KeyError, ModelMissingError) as exc:
         error(f"learning-curve: {exc}")
