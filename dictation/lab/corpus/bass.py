@@ -39,7 +39,7 @@ INSTALL_HINT = (
     "(or `apt-get download beneath-a-steel-sky && dpkg -x beneath-a-steel-sky_*.deb DIR` "
     "and set DICTATION_BASS=DIR/usr/share/scummvm/beneath-a-steel-sky)"
 )
-SAMPLE_RATE = 11025
+CLIP_RATE = 11025  # the game's speech clips (the build resamples them to the app's rate)
 SPEECH_FILE_BASE = 50000
 SPEECH_BASE = (0, 600, 1100, 2430, 3380, 4530, 5080, 5230)  # first speech file per section
 SPEECH_SECTIONS = 7  # section 7 is the control panel
@@ -229,4 +229,4 @@ def decode_speech(data: bytes) -> np.ndarray:
 
 
 def read_clip(folder: Path, speech: int) -> tuple[np.ndarray, int]:
-    return decode_speech(open_archive(folder).read(speech)), SAMPLE_RATE
+    return decode_speech(open_archive(folder).read(speech)), CLIP_RATE
