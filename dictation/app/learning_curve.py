@@ -135,14 +135,15 @@ def curve_summary(curve: LearningCurve) -> str:
         line = f"{p.takes} takes: base {p.base_wer:.1%}, adapted {p.maml_wer:.1%}"
         gain = relative_gain(p.base_wer, p.maml_wer)
         if gain is not None:
-            line += f" ({_fewer(gain)})"
+            line += f" ({fewer_errors(gain)})"
         if p.finetune_wer is not None:
             line += f"; plain fine-tuning {p.finetune_wer:.1%}"
         lines.append(line)
     return "\n".join(lines)
 
 
-def _fewer(gain: float) -> str:
+def fewer_errors(gain: float) -> str:
+    """A relative gain in words: "33% fewer errors" (or "more" for a loss)."""
     return f"{gain:.0%} fewer errors" if gain >= 0 else f"{-gain:.0%} more errors"
 
 

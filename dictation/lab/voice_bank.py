@@ -38,8 +38,13 @@ def cluster_speakers(
     return centroids, members
 
 
+# Utterances of each member a cluster's delta may learn from (its first ones by file); the
+# rest are what `voice_bank_check` scores a delta on.
+PER_SPEAKER = 10
+
+
 def cluster_items(
-    speakers: dict[str, list[Utterance]], members: list[str], per_cluster: int, per_speaker: int = 10
+    speakers: dict[str, list[Utterance]], members: list[str], per_cluster: int, per_speaker: int = PER_SPEAKER
 ) -> list[tuple[np.ndarray, str]]:
     """Up to `per_cluster` utterances taken in turn from the members' first `per_speaker`."""
     queues = [sorted(speakers[m], key=lambda u: str(u.audio_path))[:per_speaker] for m in members if m in speakers]

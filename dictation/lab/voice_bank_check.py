@@ -33,7 +33,7 @@ from dictation.app.audio import load_audio
 from dictation.app.decoding import load_tokenizer_and_rules
 from dictation.lab.corpus.readers import Utterance, read_manifest
 from dictation.lab.meta_tasks import speakers_by_split
-from dictation.lab.voice_bank import cluster_items
+from dictation.lab.voice_bank import PER_SPEAKER, cluster_items
 
 ENTRY_SCALES = (0.0, 0.5, 1.0)
 MIN_GAIN = 0.01  # mean relative loss change an entry must reach to be used at all
@@ -93,7 +93,7 @@ def check_entries(
     corpus: Path,
     per_cluster: int,
     steps: int,
-    per_speaker: int = 10,
+    per_speaker: int = PER_SPEAKER,
     held_per_speaker: int = 2,
     log: Callable[[str], None] = print,
 ) -> list[EntryCheck]:

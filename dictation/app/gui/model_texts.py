@@ -9,7 +9,7 @@ from pathlib import Path
 from dictation import __version__
 from dictation.app import storage
 from dictation.app.base_model import bundled_model_version
-from dictation.app.learning_curve import NOT_MEASURED, CurveError, load_learning_curve, relative_gain
+from dictation.app.learning_curve import NOT_MEASURED, CurveError, fewer_errors, load_learning_curve, relative_gain
 from dictation.app.logs import log_dir
 from dictation.app.profiles import Profile, ProfileError
 from dictation.app.runtime import ModelMissingError
@@ -111,7 +111,7 @@ def _curve_html(bundle_dir: Path | None, shipped: str) -> str:
     steps = []
     for p in curve.points:
         gain = relative_gain(p.base_wer, p.maml_wer)
-        change = "" if gain is None else f", {abs(gain):.0%} {'fewer' if gain >= 0 else 'more'} errors"
+        change = "" if gain is None else f", {fewer_errors(gain)}"
         steps.append(f"{p.takes} takes: {p.base_wer:.1%} \u2192 {p.maml_wer:.1%}{change}")
     other = "" if curve.model_version == shipped else f" (measured on speech model {escape(curve.model_version)})"
     return (

@@ -23,8 +23,13 @@ class GameDialogue(Source):
 
     reads_generated_text = False  # the game's own dialogue
     _clips: list | None = None
+    _where: Path | None = None
 
-    def _load(self) -> list:
+    def _find(self) -> Path:
+        """Where the game's data is (EngineUnavailable, with the install hint, if absent)."""
+        raise NotImplementedError
+
+    def _load(self, where: Path) -> list:
         """Every matched clip of the game (each with `character`, `name`, `text`)."""
         raise NotImplementedError
 
@@ -35,12 +40,20 @@ class GameDialogue(Source):
         """The order of a subset's clips (the game's own)."""
         raise NotImplementedError
 
-    def _item(self, clip: Any) -> Item:
+    def _item(self, clip: Any, where: Path) -> Item:
         raise NotImplementedError
+
+    def check(self) -> None:
+        self._data()
+
+    def _data(self) -> Path:
+        if self._where is None:
+            self._where = self._find()
+        return self._where
 
     def _all(self) -> list:
         if self._clips is None:
-            self._clips = self._load()
+            self._clips = self._load(self._data())
         return self._clips
 
     def speakers(self, seed: int) -> list[Speaker]:
@@ -55,7 +68,8 @@ class GameDialogue(Source):
         if count is not None and count < len(mine):
             key = lambda c: hashlib.sha1(f"{seed}:{c.name}".encode()).hexdigest()  # noqa: E731
             mine = sorted(sorted(mine, key=key)[:count], key=self._order)
-        return [self._item(c) for c in mine]
+        where = self._data()
+        return [self._item(c, where) for c in mine]
 
 
 class Fotaq(GameDialogue):
@@ -64,11 +78,11 @@ class Fotaq(GameDialogue):
     name, licence = "fotaq", fotaq.LICENCE
     packages = ("deb:flight-of-the-amazon-queen",)
 
-    def check(self) -> None:
-        fotaq.find_archive()
+    def _find(self) -> Path:
+        return fotaq.find_archive()
 
-    def _load(self) -> list:
-        return fotaq.clips(fotaq.find_archive())
+    def _load(self, where: Path) -> list:
+        return fotaq.clips(where)
 
     def _speaker_id(self, character: str) -> str:
         return f"fotaq-{character.lower()}"
@@ -76,8 +90,8 @@ class Fotaq(GameDialogue):
     def _order(self, clip: Any) -> Any:
         return clip.name
 
-    def _item(self, clip: Any) -> Item:
-        payload = {"archive": str(fotaq.find_archive()), "offset": clip.offset, "size": clip.size}
+    def _item(self, clip: Any, where: Path) -> Item:
+        payload = {"archive": str(where), "offset": clip.offset, "size": clip.size}
         return Item(clip.name.rsplit(".", 1)[0], clip.text, payload)
 
     def render(self, speaker: Speaker, item: Item) -> tuple[np.ndarray, int]:
@@ -92,11 +106,11 @@ class Bass(GameDialogue):
     name, licence = "bass", bass.LICENCE
     packages = ("deb:beneath-a-steel-sky",)
 
-    def check(self) -> None:
-        bass.find_data()
+    def _find(self) -> Path:
+        return bass.find_data()
 
-    def _load(self) -> list:
-        return bass.clips(bass.find_data())
+    def _load(self, where: Path) -> list:
+        return bass.clips(where)
 
     def _speaker_id(self, character: str) -> str:
         return f"bass-{character.replace('_', '-')}"
@@ -104,8 +118,8 @@ class Bass(GameDialogue):
     def _order(self, clip: Any) -> Any:
         return clip.text_number
 
-    def _item(self, clip: Any) -> Item:
-        return Item(clip.name, clip.text, {"folder": str(bass.find_data()), "speech": clip.speech_file})
+    def _item(self, clip: Any, where: Path) -> Item:
+        return Item(clip.name, clip.text, {"folder": str(where), "speech": clip.speech_file})
 
     def render(self, speaker: Speaker, item: Item) -> tuple[np.ndarray, int]:
         return bass.read_clip(Path(item.payload["folder"]), item.payload["speech"])
